@@ -1,0 +1,42 @@
+# lb4 — make targets. Each works on a fresh clone: dependencies are installed
+# when node_modules is missing or older than package-lock.json.
+SHELL := /bin/bash
+NODE_MODULES_STAMP := node_modules/.package-lock.json
+
+.PHONY: all build test typecheck demo certs perf bench bench-pick clean
+
+all: build
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_MODULES_STAMP)
+
+build: $(NODE_MODULES_STAMP)
+	npm run --silent build
+
+typecheck: $(NODE_MODULES_STAMP)
+	npm run --silent typecheck
+
+certs:
+	certs/make-dev-cert.sh
+
+# Unit and integration tests (real sockets on 127.0.0.1). Integration tests
+# run bin/lb4, so the build comes first.
+test: build typecheck
+	npx tap
+
+# Run lb4 for real on a built-in demo: three HTTP backends, TLS on :4443, admin on 127.0.0.1:9090.
+demo: build certs
+	node scripts/demo.mjs $(ARGS)
+
+bench-pick: build
+	node --expose-gc perf/bench-pick.mjs
+
+perf: build
+	@if [ -x perf/perf.sh ]; then perf/perf.sh; else echo "make perf: not yet (see the performance issue)"; fi
+
+bench: build
+	@if [ -x perf/bench.sh ]; then perf/bench.sh; else $(MAKE) --no-print-directory bench-pick; fi
+
+clean:
+	rm -rf dist .tap coverage perf/out

@@ -1,0 +1,134 @@
+/**
+ * The admin HTTP server (SPEC section 5): /ping, /health, /stats, /config,
+ * /metrics, the dashboard at /, and the backend state changes behind a bearer
+ * token. Not on the data path: JSON.stringify is fine here.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Balancer } from '../balancer.js';
+import type { HostPort } from '../config/parse.js';
+import { formatHostPort } from '../config/parse.js';
+import { ListenError } from '../core/errors.js';
+import { buildStats, backendStats } from './stats.js';
+import { describeConfig } from '../config/load.js';
+
+const ACTIONS = new Set(['drain', 'disable', 'enable']);
+
+/** Compare a presented token with the configured one in constant time (hashes of equal length). */
+export function tokenMatches(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Extra routes other modules register (metrics, dashboard). */
+export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+export class AdminServer {
+  readonly lb: Balancer;
+  readonly address: HostPort;
+  readonly server: Server;
+  port = 0;
+  /** GET routes by exact path, added by the metrics and dashboard modules. */
+  readonly routes = new Map<string, AdminRoute>();
+
+  constructor(lb: Balancer, address: HostPort) {
+    this.lb = lb;
+    this.address = address;
+    this.server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+      this.handle(req, res).catch((err: Error) => {
+        lb.loggers.log.error({ err: err.message, url: req.url }, 'admin request failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    });
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(new ListenError(`cannot listen on ${formatHostPort(this.address.host, this.address.port)} (--admin): ${err.code ?? err.message}`, err.code));
+      this.server.once('error', onError);
+      this.server.listen({ host: this.address.host, port: this.address.port }, () => {
+        this.server.removeListener('error', onError);
+        this.server.on('error', (err) => this.lb.loggers.log.error({ err: err.message }, 'admin server error'));
+        const a = this.server.address();
+        this.port = typeof a === 'object' && a ? a.port : this.address.port;
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (path.startsWith('/backends/')) return this.backendAction(req, res, path, method);
+    if (method !== 'GET' && method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return sendJson(res, 405, { error: `method ${method} not allowed on ${path}` });
+    }
+    const lb = this.lb;
+    switch (path) {
+      case '/ping':
+        return sendJson(res, 200, { status: 'ok' });
+      case '/health': {
+        const total = lb.backends.length;
+        const up = lb.backends.reduce((n, b) => n + (b.state === 'up' ? 1 : 0), 0);
+        if (lb.draining) return sendJson(res, 503, { status: 'draining', up, total });
+        if (up > 0) return sendJson(res, 200, { status: 'ok', up, total });
+        return sendJson(res, 503, { status: 'down', up: 0, total });
+      }
+      case '/stats':
+        return sendJson(res, 200, buildStats(lb));
+      case '/config':
+        return sendJson(res, 200, describeConfig(lb.config));
+    }
+    const route = this.routes.get(path);
+    if (route) return route(req, res, url);
+    return sendJson(res, 404, { error: `no such endpoint ${path}` });
+  }
+
+  private backendAction(req: IncomingMessage, res: ServerResponse, path: string, method: string): void {
+    const parts = path.split('/'); // ['', 'backends', NAME, ACTION]
+    if (parts.length !== 4 || !ACTIONS.has(parts[3]!)) return sendJson(res, 404, { error: `no such endpoint ${path}` });
+    if (method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      return sendJson(res, 405, { error: `use POST ${path}` });
+    }
+    // SPEC section 5: auth first (401 without a header, 403 wrong or none configured), then 404.
+    const auth = req.headers.authorization;
+    if (auth === undefined) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="lb4"');
+      return sendJson(res, 401, { error: 'missing Authorization: Bearer TOKEN' });
+    }
+    const token = this.lb.config.adminToken;
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (token === null || m === null || !tokenMatches(m[1]!, token)) return sendJson(res, 403, { error: 'forbidden' });
+    let name: string;
+    try {
+      name = decodeURIComponent(parts[2]!);
+    } catch {
+      return sendJson(res, 404, { error: 'no such backend' });
+    }
+    const b = this.lb.findBackend(name);
+    if (!b) return sendJson(res, 404, { error: `no such backend ${name}` });
+    this.lb.setAdminState(b, parts[3] as 'drain' | 'disable' | 'enable');
+    req.resume();
+    return sendJson(res, 200, backendStats(b));
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}

@@ -1,0 +1,65 @@
+/**
+ * The /stats document (SPEC section 5), built from the live counters.
+ * Fields beyond SPEC's (`pool`, `check`, `listeners`, `queued`) are additions
+ * for the dashboard; SPEC's own fields keep their exact names and meaning.
+ */
+import type { Balancer } from '../balancer.js';
+import type { Backend } from '../core/backend.js';
+
+export interface BackendStatsJson {
+  name: string;
+  address: string;
+  weight: number;
+  state: string;
+  active: number;
+  total: number;
+  failures: number;
+  bytes_in: number;
+  bytes_out: number;
+  last_used: string | null;
+  [extra: string]: unknown;
+}
+
+export function backendStats(b: Backend): BackendStatsJson {
+  return {
+    name: b.name,
+    address: b.address,
+    weight: b.configWeight,
+    state: b.state,
+    active: b.active,
+    total: b.total,
+    failures: b.failures,
+    bytes_in: b.bytesIn,
+    bytes_out: b.bytesOut,
+    last_used: b.lastUsed > 0 ? new Date(b.lastUsed).toISOString() : null,
+    effective_weight: b.weight,
+    check: {
+      up: b.check.up,
+      last: b.check.lastResult,
+      last_at: b.check.lastCheckAt > 0 ? new Date(b.check.lastCheckAt).toISOString() : null,
+      duration_ms: b.check.lastDurationMs,
+    },
+    circuit: b.circuit.state,
+  };
+}
+
+export function buildStats(lb: Balancer): Record<string, unknown> {
+  return {
+    mode: lb.config.mode,
+    strategy: lb.pool.factory.name,
+    uptime_s: Math.round((Date.now() - lb.startedAt) / 100) / 10,
+    connections: { active: lb.connectionsActive, total: lb.connectionsTotal },
+    backends: lb.backends.map(backendStats),
+    pool: { name: lb.pool.name, panic: lb.pool.panic },
+    listeners: lb.listeners.map((l) => ({
+      address: l.stats.address,
+      port: l.stats.port,
+      tls: l.stats.tls,
+      accepted: l.stats.accepted,
+      active: l.stats.active,
+      rejected: l.stats.rejected,
+      tls_failures: l.stats.tlsFailures,
+    })),
+    draining: lb.draining,
+  };
+}

@@ -1,0 +1,410 @@
+/**
+ * The running balancer: listeners, the pool, health, the wait queue, the
+ * admin server, accounting, logs and the drain at shutdown. The CLI builds a
+ * Config and calls start(); tests and embedders use createBalancer() from
+ * src/index.ts the same way.
+ */
+import type { Socket } from 'node:net';
+import type { TLSSocket, TlsOptions } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { Config } from './config/types.js';
+import { createLoggers, type Loggers } from './logger.js';
+import { Backend } from './core/backend.js';
+import type { LbError } from './core/errors.js';
+import { Pool } from './core/pool.js';
+import { WaitQueue } from './core/wait-queue.js';
+import { findPickerFactory } from './core/pickers/index.js';
+import { Listener, type ListenerHandler } from './l4/listener.js';
+import { L4Session, normalizeIp, type SessionEnd } from './l4/session.js';
+import type { Runtime } from './runtime.js';
+import { AdminServer } from './admin/server.js';
+import { HealthChecker } from './health/checker.js';
+import type { ProbeResult } from './health/probes.js';
+import { formatHostPort } from './config/parse.js';
+
+export interface BalancerOptions {
+  /** Loggers to use instead of stdout ones (tests). */
+  loggers?: Loggers;
+}
+
+export class Balancer implements Runtime, ListenerHandler {
+  config: Config;
+  readonly loggers: Loggers;
+  readonly pool: Pool;
+  readonly listeners: Listener[] = [];
+  admin: AdminServer | null = null;
+  health: HealthChecker | null = null;
+  readonly sessions = new Set<L4Session>();
+  private readonly queues = new Map<Pool, WaitQueue<L4Session>>();
+  readonly startedAt = Date.now();
+  connectionsTotal = 0;
+  connectionsActive = 0;
+  /** Shutting down: listeners closed, /health answers draining. */
+  draining = false;
+  private drainResolve: (() => void) | null = null;
+  private circuitTimers = new Set<NodeJS.Timeout>();
+  private rampTimer: NodeJS.Timeout | null = null;
+
+  constructor(config: Config, opts: BalancerOptions = {}) {
+    this.config = config;
+    this.loggers = opts.loggers ?? createLoggers(config.logLevel);
+    const factory = findPickerFactory(config.strategy)!;
+    const backends = config.backends.map((b) => new Backend(b));
+    this.pool = new Pool('default', backends, factory, {
+      backendMaxConns: config.backendMaxConns,
+      slowStart: config.slowStart,
+      random: Math.random,
+      now: Date.now,
+      onPanic: (pool, panic) => {
+        if (panic) this.loggers.log.warn({ pool: pool.name }, 'panic');
+        else this.loggers.log.info({ pool: pool.name }, 'panic over');
+      },
+    });
+    this.queues.set(this.pool, new WaitQueue());
+  }
+
+  /** Every backend of every pool. */
+  get backends(): readonly Backend[] {
+    return this.pool.backends;
+  }
+
+  private tlsOptions(): TlsOptions | null {
+    const c = this.config;
+    if (c.tlsCert === null || c.tlsKey === null) return null;
+    return {
+      cert: readFileSync(c.tlsCert),
+      key: readFileSync(c.tlsKey),
+      minVersion: c.tlsMinVersion,
+    };
+  }
+
+  /**
+   * Bind every listener and the admin server, start health checks, then log
+   * the start-up lines. Rejects with a ListenError (nothing left open) when a
+   * bind fails.
+   */
+  async start(): Promise<void> {
+    const tls = this.tlsOptions();
+    try {
+      for (const addr of this.config.listen) {
+        const l = new Listener(addr, tls, this);
+        await l.listen();
+        this.listeners.push(l);
+      }
+      if (this.config.admin) {
+        this.admin = new AdminServer(this, this.config.admin);
+        await this.admin.listen();
+      }
+    } catch (err) {
+      for (const l of this.listeners) l.close();
+      this.admin?.close();
+      throw err;
+    }
+    this.health = new HealthChecker(this);
+    this.health.start();
+  }
+
+  /** Log the start-up lines (SPEC section 3): once ready, whatever the log level. */
+  logReady(): void {
+    for (const l of this.listeners) {
+      this.loggers.always.info({ address: l.address.host, port: l.port, tls: l.tls, mode: this.config.mode }, 'listening');
+    }
+    if (this.admin) this.loggers.always.info({ address: this.config.admin!.host, port: this.admin.port }, 'admin listening');
+  }
+
+  // ---- ListenerHandler ----
+
+  onClient(socket: Socket, listener: Listener): void {
+    const max = this.config.maxConns;
+    if (max > 0 && this.connectionsActive >= max) {
+      listener.stats.rejected++;
+      socket.on('error', noop);
+      socket.destroy();
+      if (this.config.accessLog) this.logRejected(socket, 'max-conns');
+      return;
+    }
+    this.connectionsTotal++;
+    this.connectionsActive++;
+    listener.stats.active++;
+    const s = new L4Session(this, socket, listener.stats, this.pool);
+    this.sessions.add(s);
+    s.start();
+  }
+
+  onTlsError(err: Error, socket: TLSSocket | null, listener: Listener): void {
+    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ err: err.message, listener: listener.stats.address }, 'tls handshake failed');
+    if (this.config.accessLog && socket) this.logRejected(socket, 'tls-error');
+  }
+
+  onServerError(err: Error, listener: Listener): void {
+    this.loggers.log.error({ err: err.message, listener: listener.stats.address }, 'listener error');
+  }
+
+  private logRejected(socket: Socket, end: SessionEnd): void {
+    const ip = normalizeIp(socket.remoteAddress);
+    this.loggers.always.info(
+      { client: formatHostPort(ip, socket.remotePort ?? 0), client_ip: ip, backend: null, bytes_in: 0, bytes_out: 0, duration_ms: 0, retries: 0, end },
+      'connection',
+    );
+  }
+
+  // ---- Runtime ----
+
+  enqueue(s: L4Session): boolean {
+    const q = this.queues.get(s.pool)!;
+    if (q.length >= this.config.maxQueue) return false;
+    q.push(s);
+    return true;
+  }
+
+  dequeue(s: L4Session): void {
+    this.queues.get(s.pool)?.remove(s);
+  }
+
+  release(pool: Pool, b: Backend): void {
+    pool.release(b);
+    if (b.removed && b.active === 0) {
+      // a backend removed by a reload has finished its last connection
+      const i = pool.backends.indexOf(b);
+      if (i >= 0) {
+        pool.backends.splice(i, 1);
+        pool.rebuild();
+      }
+    }
+    this.wake(pool);
+  }
+
+  /** Serve queued clients while their pool has free slots, oldest first. */
+  wake(pool: Pool): void {
+    const q = this.queues.get(pool);
+    if (!q) return;
+    while (q.length > 0 && pool.hasFreeSlot()) {
+      const s = q.first!;
+      s.choose();
+      if (s.queued) break;
+    }
+  }
+
+  onConnectSuccess(b: Backend): void {
+    if (b.circuit.state === 'closed') {
+      b.circuit.fails = 0;
+      return;
+    }
+    this.changeHealth(b, 'trial connection succeeded', () => b.circuit.onSuccess());
+  }
+
+  onConnectFailure(pool: Pool, b: Backend, err: LbError): void {
+    b.failures++;
+    const c = this.config;
+    const opened = this.changeHealth(b, `${c.maxFails} failed connects (${err.message})`, () => b.circuit.onFailure(Date.now(), c.maxFails, c.failTimeout));
+    if (opened) this.scheduleCircuit(b);
+    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ backend: b.name, err: err.message, code: err.code }, 'connect failed');
+    void pool;
+  }
+
+  private scheduleCircuit(b: Backend): void {
+    const t = setTimeout(() => {
+      this.circuitTimers.delete(t);
+      if (b.circuit.tick(Date.now())) this.rebuildAll();
+    }, Math.max(0, b.circuit.openUntil - Date.now()));
+    t.unref();
+    this.circuitTimers.add(t);
+  }
+
+  /**
+   * Apply a health event to a backend; log `backend up`/`backend down` when
+   * its up/down state changes, rebuild the pools, and remember when it came
+   * back (slow start). Returns what `fn` returned.
+   */
+  changeHealth(b: Backend, reason: string, fn: () => boolean): boolean {
+    const wasHealthy = b.healthy;
+    const changed = fn();
+    if (!changed) return false;
+    const healthy = b.healthy;
+    if (healthy !== wasHealthy) {
+      if (healthy) {
+        b.upSince = Date.now();
+        this.loggers.log.info({ backend: b.name, reason }, 'backend up');
+      } else {
+        this.loggers.log.warn({ backend: b.name, reason }, 'backend down');
+      }
+    }
+    this.rebuildAll();
+    return true;
+  }
+
+  /** Rebuild every pool's picker (after a state change) and keep slow-start ramps ticking. */
+  rebuildAll(): void {
+    this.pool.rebuild();
+    this.wake(this.pool);
+    this.scheduleRamp();
+  }
+
+  private scheduleRamp(): void {
+    if (this.rampTimer !== null || this.config.slowStart <= 0) return;
+    if (this.pool.rampingUntil() === 0) return;
+    const step = Math.max(50, Math.min(1000, Math.floor(this.config.slowStart / 20)));
+    this.rampTimer = setTimeout(() => {
+      this.rampTimer = null;
+      this.rebuildAll();
+    }, step);
+    this.rampTimer.unref();
+  }
+
+  sessionEnded(s: L4Session, reason: SessionEnd): void {
+    this.sessions.delete(s);
+    this.connectionsActive--;
+    s.listener.active--;
+    if (this.config.accessLog) {
+      this.loggers.always.info(
+        {
+          client: s.clientAddress,
+          client_ip: s.clientIp,
+          backend: s.backend ? s.backend.name : null,
+          bytes_in: s.bytesIn,
+          bytes_out: s.bytesOut,
+          duration_ms: Date.now() - s.startedAt,
+          retries: s.retries,
+          end: reason,
+        },
+        'connection',
+      );
+    }
+    if (this.draining && this.sessions.size === 0 && this.drainResolve) this.drainResolve();
+  }
+
+  /** An active check finished: feed the rise/fall machine (an up transition closes the circuit too). */
+  onCheckResult(b: Backend, r: ProbeResult): void {
+    b.check.lastResult = r.ok ? 'ok' : r.reason;
+    b.check.lastCheckAt = Date.now();
+    b.check.lastDurationMs = r.durationMs;
+    const c = this.config;
+    this.changeHealth(b, r.ok ? `${c.rise} good checks` : r.reason, () => {
+      const changed = b.check.record(r.ok, c.rise, c.fall);
+      if (changed && r.ok) b.circuit.close();
+      return changed;
+    });
+  }
+
+  // ---- admin actions ----
+
+  findBackend(name: string): Backend | undefined {
+    return this.pool.backends.find((b) => b.name === name);
+  }
+
+  /** Admin: drain, disable or enable a backend. */
+  setAdminState(b: Backend, action: 'drain' | 'disable' | 'enable'): void {
+    const to = action === 'drain' ? 'draining' : action === 'disable' ? 'disabled' : 'enabled';
+    if (b.admin === to) return;
+    b.admin = to;
+    this.loggers.log.info({ backend: b.name, state: b.state }, `backend ${action}`);
+    this.rebuildAll();
+  }
+
+  // ---- reload ----
+
+  /**
+   * Apply a re-read config (SIGHUP): backends join, leave (draining what
+   * they carry) or change weight; strategy, limits and health settings
+   * change; open connections are untouched. Settings that need a restart
+   * are kept and logged as warnings.
+   */
+  reload(next: Config): void {
+    const old = this.config;
+    const restart: Array<keyof Config> = ['listen', 'mode', 'tlsCert', 'tlsKey', 'tlsMinVersion', 'admin', 'logLevel'];
+    const kept: Partial<Record<keyof Config, unknown>> = {};
+    for (const k of restart) {
+      if (JSON.stringify(old[k]) !== JSON.stringify(next[k])) {
+        this.loggers.log.warn({ setting: k }, 'config change needs restart');
+      }
+      kept[k] = old[k];
+    }
+    this.config = Object.freeze({ ...next, ...kept }) as Config;
+    const c = this.config;
+    // certificate files are re-read in place
+    if (c.tlsCert !== null && c.tlsKey !== null) {
+      try {
+        const cert = readFileSync(c.tlsCert);
+        const key = readFileSync(c.tlsKey);
+        for (const l of this.listeners) if (l.tls) (l.server as import('node:tls').Server).setSecureContext({ cert, key, minVersion: c.tlsMinVersion });
+      } catch (err) {
+        this.loggers.log.error({ err: (err as Error).message }, 'certificate reload failed; keeping the old certificate');
+      }
+    }
+    const pool = this.pool;
+    const byName = new Map(pool.backends.map((b) => [b.name, b]));
+    const list: Backend[] = [];
+    const wanted = new Set<string>();
+    for (const spec of c.backends) {
+      wanted.add(spec.name);
+      let b = byName.get(spec.name);
+      if (b && (b.host !== spec.host || b.port !== spec.port)) {
+        // same name, new address: the old one drains, a new one takes its place
+        b.removed = true;
+        if (b.active > 0) list.push(b);
+        b = undefined;
+      }
+      if (!b) {
+        b = new Backend(spec);
+        this.loggers.log.info({ backend: b.name, address: b.address }, 'backend added');
+      } else {
+        b.configWeight = spec.weight;
+        b.removed = false;
+      }
+      list.push(b);
+    }
+    for (const b of pool.backends) {
+      if (wanted.has(b.name) || list.includes(b)) continue;
+      b.removed = true;
+      this.loggers.log.info({ backend: b.name, active: b.active }, 'backend removed');
+      if (b.active > 0) list.push(b);
+    }
+    pool.backends = list;
+    pool.factory = findPickerFactory(c.strategy)!;
+    pool.opts.backendMaxConns = c.backendMaxConns;
+    pool.opts.slowStart = c.slowStart;
+    if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
+    this.rebuildAll();
+    this.health?.sync();
+    this.loggers.log.info({ file: c.config, backends: list.filter((b) => !b.removed).length, strategy: pool.factory.name }, 'config reloaded');
+  }
+
+  // ---- shutdown ----
+
+  /**
+   * Drain: stop accepting, let open connections finish for up to
+   * --drain-timeout, then close the rest. Resolves when everything is closed.
+   */
+  async shutdown(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    for (const l of this.listeners) l.close();
+    this.health?.stop();
+    for (const t of this.circuitTimers) clearTimeout(t);
+    if (this.rampTimer) clearTimeout(this.rampTimer);
+    this.loggers.log.info({ connections: this.sessions.size, drain_timeout_ms: this.config.drainTimeout }, 'draining');
+    if (this.sessions.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.drainResolve = resolve;
+        const t = setTimeout(resolve, this.config.drainTimeout);
+        t.unref();
+      });
+      this.drainResolve = null;
+      if (this.sessions.size > 0) {
+        // past the drain timeout: close the rest, and give their close events a moment to log
+        await new Promise<void>((resolve) => {
+          this.drainResolve = resolve;
+          for (const s of [...this.sessions]) s.abort('shutdown');
+          const t = setTimeout(resolve, 1000);
+          t.unref();
+          if (this.sessions.size === 0) resolve();
+        });
+        this.drainResolve = null;
+      }
+    }
+    await this.admin?.close();
+    this.loggers.log.info('stopped');
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,152 @@
+/**
+ * The command line: flags and env into a Config, then run the balancer.
+ * The only module that calls process.exit (exit codes: SPEC section 3).
+ *
+ *   lb4 [flags]                 run
+ *   lb4 check --config FILE     validate a config file and exit 0 or 2
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { SETTINGS, type SettingDef } from './config/schema.js';
+import { buildConfig } from './config/load.js';
+import { LbError, UsageError } from './core/errors.js';
+import { Balancer } from './balancer.js';
+import type { Config } from './config/types.js';
+
+const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return previous ? [...previous, value] : [value];
+}
+
+function helpText(def: SettingDef): string {
+  const extras: string[] = [];
+  extras.push(`default: ${def.defaultText ?? 'none'}`);
+  if (def.env) extras.push(`env: ${def.env}`);
+  return `${def.help} (${extras.join(', ')})`;
+}
+
+/** Build the commander program; `onRun` receives the raw values by setting key. */
+function buildProgram(name: string): { program: Command; values: () => Record<string, unknown> } {
+  const program = new Command(name);
+  const attrs: Array<{ def: SettingDef; attr: string }> = [];
+  for (const def of SETTINGS) {
+    const opt = new Option(def.arg ? `${def.flag} <${def.arg}>` : def.flag, helpText(def));
+    if (def.repeatable) opt.argParser(collect);
+    program.addOption(opt);
+    attrs.push({ def, attr: opt.attributeName() });
+  }
+  program
+    .exitOverride()
+    .allowExcessArguments(false)
+    .configureOutput({
+      writeErr: () => {},
+      outputError: () => {},
+    });
+  const values = () => {
+    const o = program.opts();
+    const out: Record<string, unknown> = {};
+    for (const { def, attr } of attrs) if (o[attr] !== undefined) out[def.key] = o[attr];
+    return out;
+  };
+  return { program, values };
+}
+
+function usageFail(message: string): never {
+  process.stderr.write(`lb4: ${message.replace(/^error: /, '')}\n`);
+  process.exit(2);
+}
+
+function parseArgs(name: string, argv: string[], describe: (p: Command) => void): Record<string, unknown> {
+  const { program, values } = buildProgram(name);
+  describe(program);
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      usageFail(err.message);
+    }
+    throw err;
+  }
+  return values();
+}
+
+function runCheck(argv: string[]): never {
+  const cli = parseArgs('lb4 check', argv, (p) => p.description('validate settings (usually --config FILE) without starting anything; exit 0 or 2'));
+  const problems: string[] = [];
+  const config = buildConfig({ cli, env: process.env }, problems);
+  if (config === null) {
+    for (const p of problems) process.stderr.write(`${p}\n`);
+    process.exit(2);
+  }
+  process.stdout.write('config ok\n');
+  process.exit(0);
+}
+
+/** Entry point used by bin/lb4. */
+export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'check') runCheck(argv.slice(1));
+  const cli = parseArgs('lb4', argv, (p) => {
+    p.version(VERSION, '-V, --version', 'print the version')
+      .description('lb4: a layer-4 load balancer for TCP and TLS, with HTTP awareness.\n\nSettings: command line > environment > --config YAML > defaults.\nDurations: 500ms, 2s, 1.5m, 1h (bare numbers are ms).\nSubcommand: lb4 check --config FILE   validates a config file (exit 0 or 2).')
+      .helpOption('-h, --help', 'show this help');
+  });
+  let config: Config;
+  try {
+    config = buildConfig({ cli, env: process.env })!;
+  } catch (err) {
+    if (err instanceof UsageError) usageFail(err.message);
+    throw err;
+  }
+  const lb = new Balancer(config);
+  const log = lb.loggers.log;
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      void lb.loggers.flush().then(() => process.exit(0));
+      return;
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    lb.shutdown().then(
+      () => lb.loggers.flush().then(() => process.exit(0)),
+      (err: Error) => {
+        log.error({ err: err.message }, 'shutdown failed');
+        return lb.loggers.flush().then(() => process.exit(1));
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (config.config === null) {
+      log.warn('SIGHUP ignored: no --config file to re-read');
+      return;
+    }
+    try {
+      const next = buildConfig({ cli, env: process.env })!;
+      lb.reload(next);
+      config = next;
+    } catch (err) {
+      log.error({ err: (err as Error).message, file: config.config }, 'config reload failed; keeping the running settings');
+    }
+  });
+  // A bug must not take every connection down with it: log and keep serving.
+  process.on('uncaughtException', (err) => log.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection'));
+
+  try {
+    await lb.start();
+  } catch (err) {
+    if (err instanceof LbError && err.code === 'LB_ERR_LISTEN') {
+      process.stderr.write(`lb4: ${err.message}\n`);
+      await lb.loggers.flush();
+      process.exit(1);
+    }
+    throw err;
+  }
+  lb.logReady();
+}

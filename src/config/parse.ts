@@ -1,0 +1,146 @@
+/**
+ * Parsers for the value syntaxes of SPEC section 2: durations, sizes,
+ * listen addresses, backend specs, booleans. Each throws a plain Error whose
+ * message says what is wrong with the value; the caller prefixes the name of
+ * the flag, env variable or YAML path.
+ */
+import { isIP } from 'node:net';
+
+const DURATION_RE = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `250`, `250ms`, `1.5s`, `5m`, `1h` → milliseconds (integer). Bare numbers are ms. */
+export function parseDuration(text: string | number): number {
+  if (typeof text === 'number') {
+    if (!Number.isFinite(text) || text < 0) throw new Error(`invalid duration ${String(text)}`);
+    return Math.round(text);
+  }
+  const m = DURATION_RE.exec(text.trim());
+  if (!m) throw new Error(`invalid duration "${text}" (use e.g. 500ms, 2s, 1.5m, 1h)`);
+  const ms = Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!;
+  if (!Number.isFinite(ms) || ms > 2 ** 31 - 1) throw new Error(`duration "${text}" is too large`);
+  return Math.round(ms);
+}
+
+/** Format milliseconds the way a user would write them (for --help and /config). */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/** A non-negative integer within [min, max]. */
+export function parseInteger(text: string | number, min: number, max: number): number {
+  const n = typeof text === 'number' ? text : /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n)) throw new Error(`"${String(text)}" is not an integer`);
+  if (n < min || n > max) throw new Error(`${n} is out of range ${min}..${max}`);
+  return n;
+}
+
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off']);
+
+/** Boolean env/flag values: `1 true yes on` / `0 false no off`. */
+export function parseBoolean(text: string | boolean): boolean {
+  if (typeof text === 'boolean') return text;
+  const v = text.trim().toLowerCase();
+  if (TRUE.has(v)) return true;
+  if (FALSE.has(v)) return false;
+  throw new Error(`"${text}" is not a boolean (use true/false, yes/no, on/off, 1/0)`);
+}
+
+export interface HostPort {
+  /** Host name or IP literal, without brackets. */
+  host: string;
+  port: number;
+}
+
+/** Format a host and port as `HOST:PORT`, bracketing IPv6 literals. */
+export function formatHostPort(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
+
+function parsePort(text: string, allowZero: boolean): number {
+  if (!/^\d{1,5}$/.test(text)) throw new Error(`invalid port "${text}"`);
+  const port = Number(text);
+  if (port > 65535 || (!allowZero && port === 0)) throw new Error(`port ${port} is out of range ${allowZero ? 0 : 1}..65535`);
+  return port;
+}
+
+/**
+ * `PORT`, `HOST:PORT` or `[V6]:PORT`. A bare port is allowed only when
+ * `defaultHost` is given (listen addresses); port 0 only when `allowZero`.
+ */
+export function parseHostPort(text: string, opts: { defaultHost?: string; allowZero?: boolean } = {}): HostPort {
+  const s = text.trim();
+  const allowZero = opts.allowZero ?? false;
+  if (/^\d+$/.test(s)) {
+    if (opts.defaultHost === undefined) throw new Error(`"${text}" needs a host (HOST:PORT)`);
+    return { host: opts.defaultHost, port: parsePort(s, allowZero) };
+  }
+  if (s.startsWith('[')) {
+    const close = s.indexOf(']');
+    if (close < 0 || s[close + 1] !== ':') throw new Error(`invalid address "${text}" (use [V6]:PORT)`);
+    const host = s.slice(1, close);
+    if (isIP(host) !== 6) throw new Error(`invalid IPv6 address "${host}"`);
+    return { host, port: parsePort(s.slice(close + 2), allowZero) };
+  }
+  const colon = s.lastIndexOf(':');
+  if (colon <= 0) throw new Error(`invalid address "${text}" (use HOST:PORT)`);
+  const host = s.slice(0, colon);
+  if (host.includes(':')) throw new Error(`invalid address "${text}" (write IPv6 as [V6]:PORT)`);
+  if (isIP(host) === 0 && !HOSTNAME_RE.test(host)) throw new Error(`invalid host "${host}"`);
+  return { host, port: parsePort(s.slice(colon + 1), allowZero) };
+}
+
+export const BACKEND_NAME_RE = /^[A-Za-z0-9._:-]+$/;
+
+export interface BackendSpec extends HostPort {
+  name: string;
+  weight: number;
+}
+
+/** `HOST:PORT[,weight=N][,name=ID]`. */
+export function parseBackendSpec(text: string): BackendSpec {
+  const parts = text.trim().split(',');
+  const hp = parseHostPort(parts[0]!);
+  let weight = 1;
+  let name: string | undefined;
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i]!;
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
+    if (key === 'weight') weight = parseWeight(value);
+    else if (key === 'name') name = parseBackendName(value);
+    else throw new Error(`unknown backend option "${key}" in "${text}" (known: weight, name)`);
+  }
+  return { ...hp, weight, name: name ?? `${hp.host}:${hp.port}` };
+}
+
+export function parseWeight(value: string | number): number {
+  try {
+    return parseInteger(value, 0, 1000);
+  } catch {
+    throw new Error(`invalid weight "${String(value)}" (an integer 0..1000)`);
+  }
+}
+
+export function parseBackendName(value: string): string {
+  if (!BACKEND_NAME_RE.test(value)) throw new Error(`invalid backend name "${value}" (allowed: A-Z a-z 0-9 . _ : -)`);
+  return value;
+}
+
+/** Byte sizes: a bare integer, or with k/KiB/m/MiB suffix. */
+export function parseSize(text: string | number, min: number, max: number): number {
+  if (typeof text === 'number') return parseInteger(text, min, max);
+  const m = /^(\d+)\s*(k|kb|kib|m|mb|mib)?$/i.exec(text.trim());
+  if (!m) throw new Error(`invalid size "${text}"`);
+  const unit = (m[2] ?? '').toLowerCase();
+  const n = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
+  return parseInteger(n, min, max);
+}

@@ -1,0 +1,282 @@
+/**
+ * Every setting of SPEC section 2 in one table: flag, env variable, YAML key
+ * (the camelCase `key`), default, help text and parser. The CLI builds its
+ * options and `--help` from this table; the loader merges sources with it;
+ * /config prints what it produced. Adding a setting means adding a row here
+ * and a field in types.ts.
+ */
+import { findPickerFactory, strategyNames } from '../core/pickers/index.js';
+import {
+  formatDuration,
+  parseBackendName,
+  parseBackendSpec,
+  parseBoolean,
+  parseDuration,
+  parseHostPort,
+  parseInteger,
+  parseSize,
+  parseWeight,
+  type BackendSpec,
+  type HostPort,
+} from './parse.js';
+import type { Config, HashKey, HealthCheckSpec } from './types.js';
+import { parseCidr } from '../core/cidr.js';
+
+/** Where a value came from, for error messages: `--mode`, `LB_MODE`, or a YAML path. */
+export type Where = string;
+
+export interface SettingDef {
+  readonly key: keyof Config;
+  readonly flag: string;
+  /** Placeholder in --help (`DUR`, `N`...); absent for boolean switches. */
+  readonly arg?: string;
+  readonly env?: string;
+  /** The default as a user would write it (shown in --help), or null for none. */
+  readonly defaultText: string | null;
+  readonly help: string;
+  readonly repeatable?: boolean;
+  /** Parse a value from a flag/env string, or from YAML (any JSON type). */
+  parse(value: unknown, where: Where): unknown;
+  /** Format the parsed value back for /config; defaults to the value itself. */
+  show?(value: unknown): unknown;
+}
+
+function str(value: unknown, where: Where): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  throw new Error(`${where}: expected a string, got ${value === null ? 'null' : typeof value}`);
+}
+
+function wrap<T>(where: Where, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const msg = (err as Error).message;
+    throw new Error(msg.startsWith(where) ? msg : `${where}: ${msg}`);
+  }
+}
+
+/** A list from repeated flags (array), an env string (whitespace separated) or YAML (string or list). */
+function list(value: unknown, where: Where): { item: unknown; where: Where }[] {
+  if (Array.isArray(value)) {
+    const out: { item: unknown; where: Where }[] = [];
+    value.forEach((item, i) => {
+      // repeated flags arrive as an array of strings, each of which may itself
+      // be whitespace separated only when it came from the environment
+      out.push({ item, where: where.startsWith('-') ? where : `${where}[${i}]` });
+    });
+    return out;
+  }
+  if (typeof value === 'string') {
+    return value
+      .split(/\s+/)
+      .filter((s) => s.length > 0)
+      .map((item) => ({ item, where }));
+  }
+  throw new Error(`${where}: expected a string or a list`);
+}
+
+const duration = (v: unknown, w: Where) => wrap(w, () => parseDuration(typeof v === 'number' ? v : str(v, w)));
+const int = (min: number, max: number) => (v: unknown, w: Where) => wrap(w, () => parseInteger(typeof v === 'number' ? v : str(v, w), min, max));
+const bool = (v: unknown, w: Where) => wrap(w, () => parseBoolean(typeof v === 'boolean' ? v : str(v, w)));
+const showDuration = (v: unknown) => formatDuration(v as number);
+
+function parseBackendEntry(item: unknown, where: Where): BackendSpec {
+  if (typeof item === 'string') return wrap(where, () => parseBackendSpec(item));
+  if (item && typeof item === 'object' && !Array.isArray(item)) {
+    const o = item as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (k !== 'address' && k !== 'weight' && k !== 'name') throw new Error(`${where}.${k}: unknown backend setting (known: address, weight, name)`);
+    }
+    if (o.address === undefined) throw new Error(`${where}.address: missing`);
+    const hp = wrap(`${where}.address`, () => parseHostPort(str(o.address, `${where}.address`)));
+    const weight = o.weight === undefined ? 1 : wrap(`${where}.weight`, () => parseWeight(o.weight as string | number));
+    const name = o.name === undefined ? `${hp.host}:${hp.port}` : wrap(`${where}.name`, () => parseBackendName(str(o.name, `${where}.name`)));
+    return { ...hp, weight, name };
+  }
+  throw new Error(`${where}: expected "HOST:PORT[,weight=N][,name=ID]" or {address, weight, name}`);
+}
+
+function parseHealthCheck(value: unknown, where: Where): HealthCheckSpec {
+  if (value === true) return { type: 'tcp', path: null, send: null, expect: null };
+  if (value === false) return { type: 'off', path: null, send: null, expect: null };
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const o = value as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (!['type', 'path', 'send', 'expect'].includes(k)) throw new Error(`${where}.${k}: unknown health check setting (known: type, path, send, expect)`);
+    }
+    const type = str(o.type ?? 'tcp', `${where}.type`);
+    if (type !== 'tcp' && type !== 'http' && type !== 'off') throw new Error(`${where}.type: must be tcp, http or off`);
+    const path = o.path === undefined ? (type === 'http' ? '/' : null) : str(o.path, `${where}.path`);
+    if (path !== null && !path.startsWith('/')) throw new Error(`${where}.path: must start with /`);
+    const send = o.send === undefined ? null : str(o.send, `${where}.send`);
+    const expect = o.expect === undefined ? null : str(o.expect, `${where}.expect`);
+    if (type !== 'tcp' && (send !== null || expect !== null)) throw new Error(`${where}: send/expect apply to tcp checks only`);
+    return { type, path: type === 'http' ? path : null, send, expect };
+  }
+  const s = str(value, where).trim();
+  const lower = s.toLowerCase();
+  if (lower === 'off' || lower === 'false' || lower === 'no' || lower === '0') return { type: 'off', path: null, send: null, expect: null };
+  if (lower === 'tcp' || lower === 'true' || lower === 'yes' || lower === '1') return { type: 'tcp', path: null, send: null, expect: null };
+  if (lower.startsWith('http:')) {
+    const path = s.slice(5);
+    if (!path.startsWith('/') || /\s/.test(path)) throw new Error(`${where}: invalid path in "${s}" (use http:/PATH)`);
+    return { type: 'http', path, send: null, expect: null };
+  }
+  throw new Error(`${where}: invalid health check "${s}" (use off, tcp or http:/PATH)`);
+}
+
+function showHealthCheck(v: unknown): unknown {
+  const h = v as HealthCheckSpec;
+  if (h.type === 'http') return `http:${h.path}`;
+  if (h.type === 'tcp' && (h.send !== null || h.expect !== null)) return { type: 'tcp', send: h.send, expect: h.expect };
+  return h.type;
+}
+
+function parseHashKey(value: unknown, where: Where): HashKey {
+  const s = str(value, where).trim();
+  if (s === 'ip' || s === 'host' || s === 'path') return { kind: s };
+  const colon = s.indexOf(':');
+  if (colon > 0) {
+    const kind = s.slice(0, colon);
+    const name = s.slice(colon + 1);
+    if ((kind === 'header' || kind === 'cookie') && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return { kind, name };
+  }
+  throw new Error(`${where}: invalid hash key "${s}" (use ip, host, path, header:NAME or cookie:NAME)`);
+}
+
+function showHashKey(v: unknown): string {
+  const h = v as HashKey;
+  return h.kind === 'header' || h.kind === 'cookie' ? `${h.kind}:${h.name}` : h.kind;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const SETTINGS: readonly SettingDef[] = [
+  {
+    key: 'mode', flag: '--mode', arg: 'l4|l7', env: 'LB_MODE', defaultText: 'l4',
+    help: 'per-connection (l4) or per-request HTTP/1.1 (l7) balancing',
+    parse: (v, w) => {
+      const s = str(v, w).trim().toLowerCase();
+      if (s !== 'l4' && s !== 'l7') throw new Error(`${w}: invalid mode "${str(v, w)}" (use l4 or l7)`);
+      return s;
+    },
+  },
+  {
+    key: 'listen', flag: '--listen', arg: 'ADDR', env: 'LB_LISTEN', defaultText: '0.0.0.0:4443', repeatable: true,
+    help: 'listen on PORT, HOST:PORT or [V6]:PORT (repeatable; port 0 takes a free port)',
+    parse: (v, w) => {
+      const items = list(v, w);
+      if (items.length === 0) throw new Error(`${w}: at least one address is needed`);
+      return items.map(({ item, where }) => wrap(where, () => parseHostPort(str(item, where), { defaultHost: '0.0.0.0', allowZero: true })));
+    },
+    show: (v) => (v as HostPort[]).map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)),
+  },
+  {
+    key: 'backends', flag: '--backend', arg: 'SPEC', env: 'LB_BACKENDS', defaultText: null, repeatable: true,
+    help: 'HOST:PORT[,weight=N][,name=ID] (repeatable; weight 0..1000, default 1)',
+    parse: (v, w) => list(v, w).map(({ item, where }) => parseBackendEntry(item, where)),
+  },
+  {
+    key: 'strategy', flag: '--strategy', arg: 'NAME', env: 'LB_STRATEGY', defaultText: 'round-robin',
+    help: `balancing strategy: ${strategyNames.join(', ')}`,
+    parse: (v, w) => {
+      const s = str(v, w).trim();
+      const f = findPickerFactory(s);
+      if (!f) throw new Error(`${w}: unknown strategy "${s}" (known: ${strategyNames.join(', ')})`);
+      return f.name;
+    },
+  },
+  {
+    key: 'tlsCert', flag: '--tls-cert', arg: 'FILE', env: 'LB_TLS_CERT', defaultText: null,
+    help: 'terminate TLS with this certificate (PEM; with --tls-key)',
+    parse: (v, w) => str(v, w),
+  },
+  {
+    key: 'tlsKey', flag: '--tls-key', arg: 'FILE', env: 'LB_TLS_KEY', defaultText: null,
+    help: 'private key for --tls-cert (PEM)',
+    parse: (v, w) => str(v, w),
+    show: (v) => (v === null ? null : v),
+  },
+  {
+    key: 'tlsMinVersion', flag: '--tls-min-version', arg: 'V', defaultText: 'TLSv1.2',
+    help: 'lowest TLS version accepted: TLSv1.2 or TLSv1.3',
+    parse: (v, w) => {
+      const s = str(v, w).trim();
+      if (s !== 'TLSv1.2' && s !== 'TLSv1.3') throw new Error(`${w}: invalid TLS version "${s}" (use TLSv1.2 or TLSv1.3)`);
+      return s;
+    },
+  },
+  {
+    key: 'admin', flag: '--admin', arg: 'ADDR', env: 'LB_ADMIN', defaultText: null,
+    help: 'start the admin HTTP server (stats, health, metrics, dashboard) on ADDR',
+    parse: (v, w) => wrap(w, () => parseHostPort(str(v, w), { defaultHost: '127.0.0.1', allowZero: true })),
+    show: (v) => (v === null ? null : `${(v as HostPort).host}:${(v as HostPort).port}`),
+  },
+  {
+    key: 'adminToken', flag: '--admin-token', arg: 'TOKEN', env: 'LB_ADMIN_TOKEN', defaultText: null,
+    help: "bearer token required by the admin API's changing calls",
+    parse: (v, w) => {
+      const s = str(v, w);
+      if (s.length === 0) throw new Error(`${w}: the token is empty`);
+      return s;
+    },
+    show: (v) => (v === null ? null : '<redacted>'),
+  },
+  {
+    key: 'healthCheck', flag: '--health-check', arg: 'SPEC', env: 'LB_HEALTH_CHECK', defaultText: 'tcp',
+    help: 'active check: off, tcp (connect) or http:/PATH (expects 2xx/3xx)',
+    parse: parseHealthCheck, show: showHealthCheck,
+  },
+  { key: 'healthInterval', flag: '--health-interval', arg: 'DUR', defaultText: '2s', help: 'time between active checks of one backend', parse: (v, w) => { const d = duration(v, w); if (d < 10) throw new Error(`${w}: must be at least 10ms`); return d; }, show: showDuration },
+  { key: 'healthTimeout', flag: '--health-timeout', arg: 'DUR', defaultText: '1s', help: "one check's time limit", parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
+  { key: 'rise', flag: '--rise', arg: 'N', defaultText: '2', help: 'consecutive good checks that bring a backend up', parse: int(1, 1000) },
+  { key: 'fall', flag: '--fall', arg: 'N', defaultText: '3', help: 'consecutive failed checks that take a backend down', parse: int(1, 1000) },
+  { key: 'maxFails', flag: '--max-fails', arg: 'N', defaultText: '3', help: 'passive: consecutive failed connects that take a backend out (0 = never)', parse: int(0, 1_000_000) },
+  { key: 'failTimeout', flag: '--fail-timeout', arg: 'DUR', defaultText: '10s', help: 'passive: how long it stays out before one trial connection', parse: duration, show: showDuration },
+  { key: 'retries', flag: '--retries', arg: 'N', defaultText: '2', help: 'other backends tried when a connect fails', parse: int(0, 100) },
+  { key: 'connectTimeout', flag: '--connect-timeout', arg: 'DUR', defaultText: '5s', help: 'limit for one backend connect', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
+  { key: 'idleTimeout', flag: '--idle-timeout', arg: 'DUR', defaultText: '5m', help: 'close a tunnel with no bytes either way for this long (0 = never)', parse: duration, show: showDuration },
+  { key: 'maxConns', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap); more are closed at once', parse: int(0, 10_000_000) },
+  { key: 'backendMaxConns', flag: '--backend-max-conns', arg: 'N', defaultText: '0', help: 'connections per backend (0 = no cap); a full backend is skipped', parse: int(0, 10_000_000) },
+  { key: 'drainTimeout', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM/SIGINT, how long open connections may finish', parse: duration, show: showDuration },
+  { key: 'accessLog', flag: '--access-log', env: 'LB_ACCESS_LOG', defaultText: 'off', help: 'one JSON line per finished connection (l4) or request (l7)', parse: bool },
+  {
+    key: 'logLevel', flag: '--log-level', arg: 'LEVEL', env: 'LB_LOG_LEVEL', defaultText: 'info',
+    help: `log level: ${LOG_LEVELS.join(', ')}`,
+    parse: (v, w) => {
+      const s = str(v, w).trim().toLowerCase();
+      if (!LOG_LEVELS.includes(s)) throw new Error(`${w}: invalid log level "${s}" (use ${LOG_LEVELS.join(', ')})`);
+      return s;
+    },
+  },
+  { key: 'config', flag: '--config', arg: 'FILE', env: 'LB_CONFIG', defaultText: null, help: 'YAML file with the same settings (camelCase names); re-read on SIGHUP', parse: (v, w) => str(v, w) },
+  { key: 'queueTimeout', flag: '--queue-timeout', arg: 'DUR', defaultText: '5s', help: 'how long a client may wait when every eligible backend is full', parse: duration, show: showDuration },
+  { key: 'maxQueue', flag: '--max-queue', arg: 'N', defaultText: '1024', help: 'clients waiting at once; beyond it they are closed at once', parse: int(0, 10_000_000) },
+  { key: 'slowStart', flag: '--slow-start', arg: 'DUR', defaultText: '0', help: 'ramp a backend that comes back up from low to full weight over this time (0 = off)', parse: duration, show: showDuration },
+  {
+    key: 'trustProxy', flag: '--trust-proxy', arg: 'CIDR', defaultText: null, repeatable: true,
+    help: 'l7: peers whose X-Forwarded-For is believed (repeatable)',
+    parse: (v, w) => list(v, w).map(({ item, where }) => {
+      const s = str(item, where).trim();
+      wrap(where, () => parseCidr(s));
+      return s;
+    }),
+  },
+  { key: 'hashKey', flag: '--hash-key', arg: 'KEY', defaultText: 'ip', help: 'what ip-hash hashes: ip, host, path, header:NAME, cookie:NAME (all but ip in l7 only)', parse: parseHashKey, show: showHashKey },
+  {
+    key: 'monitorUri', flag: '--monitor-uri', arg: 'PATH', defaultText: null, help: 'l7: lb4 answers GET PATH itself (200, or 503 when no backend is up)',
+    parse: (v, w) => {
+      const s = str(v, w);
+      if (!s.startsWith('/') || /\s/.test(s)) throw new Error(`${w}: must be a path starting with /`);
+      return s;
+    },
+  },
+  { key: 'maxHeaderSize', flag: '--max-header-size', arg: 'BYTES', defaultText: '16384', help: 'l7: request line + header lines + CRLFs; more is answered 431', parse: (v, w) => wrap(w, () => parseSize(v as string | number, 64, 1024 * 1024)) },
+  { key: 'maxHeaders', flag: '--max-headers', arg: 'N', defaultText: '100', help: 'l7: more header lines is answered 431', parse: int(1, 10_000) },
+  { key: 'headerTimeout', flag: '--header-timeout', arg: 'DUR', defaultText: '10s', help: 'l7: a request head must be complete this long after its first byte; else 408', parse: duration, show: showDuration },
+  { key: 'serverTimeout', flag: '--server-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: wait this long for the first response byte; else 504', parse: duration, show: showDuration },
+  { key: 'keepaliveTimeout', flag: '--keepalive-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: close an idle client connection between requests after this', parse: duration, show: showDuration },
+];
+
+export const SETTINGS_BY_KEY: ReadonlyMap<string, SettingDef> = new Map(SETTINGS.map((s) => [s.key, s]));

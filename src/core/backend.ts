@@ -1,0 +1,75 @@
+/**
+ * One backend: identity, the state inputs (admin, active checks, passive
+ * circuit), and the counters /stats and /metrics read. Pure data with small
+ * state methods; the pool decides eligibility, the runtime does the I/O.
+ */
+import type { BackendView } from './pickers/picker.js';
+import { CheckState, Circuit } from './health.js';
+import { formatHostPort } from '../config/parse.js';
+
+export type BackendState = 'up' | 'down' | 'draining' | 'disabled';
+export type AdminState = 'enabled' | 'draining' | 'disabled';
+
+export interface BackendInit {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+}
+
+export class Backend implements BackendView {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** `HOST:PORT` (IPv6 bracketed), as shown in /stats. */
+  readonly address: string;
+  /** Configured weight (0..1000); changed by a config reload. */
+  configWeight: number;
+  /** Effective weight the picker sees (slow start applied); set by the pool on rebuild. */
+  weight: number;
+  admin: AdminState = 'enabled';
+  readonly check = new CheckState();
+  readonly circuit = new Circuit();
+  /** When the backend last came back up (ms), for slow start; 0 = up since start. */
+  upSince = 0;
+  /** Removed by a config reload: takes no new traffic, finishes what it has, then is forgotten. */
+  removed = false;
+
+  /** Open connections (L4) or in-flight requests (L7). */
+  active = 0;
+  /** Connections (L4) or requests (L7) that reached it. */
+  total = 0;
+  /** Failed connects (each one, retried or not). */
+  failures = 0;
+  /** Bytes client → backend. */
+  bytesIn = 0;
+  /** Bytes backend → client. */
+  bytesOut = 0;
+  /** ms since epoch of the last connection/request it got, 0 = never. */
+  lastUsed = 0;
+  /** L7: responses by class, index 1..5 = 1xx..5xx (0 unused). */
+  readonly responses = [0, 0, 0, 0, 0, 0];
+  /** Position in the pool's current snapshot, or -1 when not in it. */
+  slot = -1;
+
+  constructor(init: BackendInit) {
+    this.name = init.name;
+    this.host = init.host;
+    this.port = init.port;
+    this.address = formatHostPort(init.host, init.port);
+    this.configWeight = init.weight;
+    this.weight = init.weight;
+  }
+
+  /** Health says usable: the active checks say up and the passive circuit is closed. */
+  get healthy(): boolean {
+    return this.check.up && this.circuit.state === 'closed';
+  }
+
+  /** The state of SPEC section 4: admin states win over health. */
+  get state(): BackendState {
+    if (this.admin === 'disabled') return 'disabled';
+    if (this.admin === 'draining' || this.removed) return 'draining';
+    return this.healthy ? 'up' : 'down';
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The registry of balancing strategies (SPEC section 4): every picker
+ * factory, in the order help texts list them, and lookup by name or alias.
+ */
+import type { PickerFactory } from './picker.js';
+import { roundRobin } from './round-robin.js';
+import { random } from './random.js';
+import { weightedRoundRobin } from './weighted-round-robin.js';
+import { leastConnections } from './least-connections.js';
+import { ipHash } from './ip-hash.js';
+
+export type { BackendView, Picker, PickerFactory } from './picker.js';
+export { roundRobin, random, weightedRoundRobin, leastConnections, ipHash };
+
+/** Every strategy: round-robin, random, weighted-round-robin, least-connections, ip-hash. */
+export const pickerFactories: readonly PickerFactory[] = Object.freeze([
+  roundRobin,
+  random,
+  weightedRoundRobin,
+  leastConnections,
+  ipHash,
+]);
+
+const byName = new Map<string, PickerFactory>();
+for (const f of pickerFactories) {
+  byName.set(f.name, f);
+  for (const alias of f.aliases) byName.set(alias, f);
+}
+
+/**
+ * The factory whose canonical name or one of whose aliases is exactly
+ * `nameOrAlias` (case-sensitive), or undefined. Used once, at config time.
+ */
+export function findPickerFactory(nameOrAlias: string): PickerFactory | undefined {
+  return byName.get(nameOrAlias);
+}
+
+/**
+ * Every accepted strategy name for help and error texts: each canonical
+ * name followed by its aliases, in registry order
+ * (`round-robin`, `round_robin`, `roundrobin`, `rr`, `random`, ...).
+ */
+export const strategyNames: readonly string[] = Object.freeze(
+  pickerFactories.flatMap((f) => [f.name, ...f.aliases]),
+);

@@ -1,0 +1,82 @@
+/**
+ * The active health checker: every backend is probed every
+ * --health-interval (with ±10% jitter so checks don't march in step), never
+ * two checks of one backend at once (the next is scheduled when the last
+ * ends), timers unref'd so they never hold the process open. Results feed
+ * the pure rise/fall machine through the balancer, which logs and rebuilds.
+ * Health checks never go through the picker and never count in a backend's
+ * total/active.
+ */
+import type { Balancer } from '../balancer.js';
+import type { Backend } from '../core/backend.js';
+import { probe, type ProbeResult } from './probes.js';
+
+interface Slot {
+  timer: NodeJS.Timeout | null;
+  running: boolean;
+}
+
+export class HealthChecker {
+  private readonly lb: Balancer;
+  private readonly slots = new Map<Backend, Slot>();
+  private stopped = false;
+  /** Observers of every result (metrics: check duration histogram). */
+  readonly observers: Array<(b: Backend, r: ProbeResult) => void> = [];
+
+  constructor(lb: Balancer) {
+    this.lb = lb;
+  }
+
+  /** Start checking every backend (no-op when checks are off). Safe to call again after a reload. */
+  start(): void {
+    this.stopped = false;
+    this.sync();
+  }
+
+  /** Align the schedule with the current backends and settings (after a reload). */
+  sync(): void {
+    const off = this.lb.config.healthCheck.type === 'off';
+    const current = new Set(this.lb.backends);
+    for (const [b, slot] of this.slots) {
+      if (off || !current.has(b)) {
+        if (slot.timer) clearTimeout(slot.timer);
+        this.slots.delete(b);
+      }
+    }
+    if (off || this.stopped) return;
+    const interval = this.lb.config.healthInterval;
+    for (const b of current) {
+      if (this.slots.has(b)) continue;
+      const slot: Slot = { timer: null, running: false };
+      this.slots.set(b, slot);
+      // first check soon, spread over a fraction of the interval
+      this.schedule(b, slot, Math.floor(Math.random() * Math.min(interval, 200)));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const slot of this.slots.values()) if (slot.timer) clearTimeout(slot.timer);
+    this.slots.clear();
+  }
+
+  private schedule(b: Backend, slot: Slot, delay: number): void {
+    slot.timer = setTimeout(() => this.run(b, slot), delay);
+    slot.timer.unref();
+  }
+
+  private async run(b: Backend, slot: Slot): Promise<void> {
+    slot.timer = null;
+    if (this.stopped || slot.running || this.slots.get(b) !== slot) return;
+    slot.running = true;
+    const c = this.lb.config;
+    const result = await probe({ host: b.host, port: b.port }, c.healthCheck, c.healthTimeout);
+    slot.running = false;
+    if (this.stopped || this.slots.get(b) !== slot) return;
+    this.lb.onCheckResult(b, result);
+    for (const o of this.observers) o(b, result);
+    const interval = this.lb.config.healthInterval;
+    const jitter = interval * 0.1 * (Math.random() * 2 - 1);
+    this.schedule(b, slot, Math.max(1, Math.round(interval + jitter)));
+  }
+}

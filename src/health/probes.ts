@@ -1,0 +1,88 @@
+/**
+ * Active health probes: one check of one backend, bounded by a timeout.
+ * - tcp: connect, then close; with `send`/`expect` (config file), write the
+ *   bytes and wait for a reply that contains `expect` (e.g. PING / +PONG).
+ * - http: `GET PATH HTTP/1.1` with Host and `Connection: close`; 2xx and 3xx
+ *   are healthy.
+ * The target may carry TLS options: the probe then speaks through TLS (used
+ * once backends can be TLS; the interface is ready for it).
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { HealthCheckSpec } from '../config/types.js';
+import { formatHostPort } from '../config/parse.js';
+
+export interface ProbeTarget {
+  host: string;
+  port: number;
+  /** When set, connect with TLS using these options. */
+  tls?: ConnectionOptions;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  /** `ok`, `connect ECONNREFUSED`, `timeout 1000ms`, `status 503`, `unexpected reply`... */
+  reason: string;
+  durationMs: number;
+}
+
+const MAX_REPLY = 8192;
+
+/** Run one probe. Never rejects. */
+export function probe(target: ProbeTarget, spec: HealthCheckSpec, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let done = false;
+    let reply = '';
+    let socket: Socket;
+    const finish = (ok: boolean, reason: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ok, reason, durationMs: Math.round((performance.now() - started) * 10) / 10 });
+    };
+    const timer = setTimeout(() => finish(false, `timeout ${timeoutMs}ms`), timeoutMs);
+    timer.unref();
+    const onConnected = () => {
+      if (spec.type === 'http') {
+        socket.write(
+          `GET ${spec.path ?? '/'} HTTP/1.1\r\nHost: ${formatHostPort(target.host, target.port)}\r\nUser-Agent: lb4-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n`,
+        );
+      } else if (spec.send !== null) {
+        socket.write(spec.send);
+      } else if (spec.expect === null) {
+        finish(true, 'ok');
+      }
+    };
+    if (target.tls) {
+      socket = tlsConnect({ host: target.host, port: target.port, ...target.tls }, onConnected);
+    } else {
+      socket = netConnect({ host: target.host, port: target.port }, onConnected);
+    }
+    socket.setEncoding('latin1');
+    socket.on('error', (err: NodeJS.ErrnoException) => finish(false, `connect ${err.code ?? err.message}`));
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+      if (spec.type === 'http') {
+        const eol = reply.indexOf('\r\n');
+        if (eol < 0) {
+          if (reply.length > MAX_REPLY) finish(false, 'invalid HTTP response');
+          return;
+        }
+        const m = /^HTTP\/1\.[01] (\d{3})/.exec(reply.slice(0, eol));
+        if (!m) return finish(false, 'invalid HTTP response');
+        const status = Number(m[1]);
+        finish(status >= 200 && status < 400, status >= 200 && status < 400 ? 'ok' : `status ${status}`);
+      } else if (spec.expect !== null) {
+        if (reply.includes(spec.expect)) finish(true, 'ok');
+        else if (reply.length > MAX_REPLY) finish(false, 'unexpected reply');
+      }
+    });
+    socket.on('end', () => {
+      if (spec.type === 'http') finish(false, 'connection closed before the status line');
+      else if (spec.expect !== null) finish(false, 'unexpected reply');
+      else finish(true, 'ok');
+    });
+  });
+}

@@ -1,0 +1,193 @@
+/**
+ * One client connection in L4 mode, through the stages of DESIGN.md:
+ * (peek) → choose → connect (with retries on other backends, or a wait in
+ * the queue when every candidate is full) → exchange (Tunnel) → account and
+ * log. The session owns the client socket until the tunnel takes it over.
+ */
+import type { Socket } from 'node:net';
+import type { Backend } from '../core/backend.js';
+import type { LbError } from '../core/errors.js';
+import type { Queued } from '../core/wait-queue.js';
+import { hashString } from '../core/hash.js';
+import { ConnectAttempt, type ConnectOwner } from './connector.js';
+import { Tunnel, type TunnelEnd, type TunnelOwner } from './tunnel.js';
+import type { Runtime, ListenerStats } from '../runtime.js';
+import type { Pool } from '../core/pool.js';
+import { formatHostPort } from '../config/parse.js';
+
+export type SessionEnd = TunnelEnd | 'no-backend' | 'queue-timeout' | 'queue-full' | 'max-conns' | 'proxy-error' | 'tls-error';
+
+/** Strip the IPv4-mapped prefix Node reports on dual-stack sockets. */
+export function normalizeIp(address: string | undefined): string {
+  if (!address) return '';
+  return address.startsWith('::ffff:') && address.indexOf('.') > 0 ? address.slice(7) : address;
+}
+
+export class L4Session implements ConnectOwner, TunnelOwner, Queued {
+  readonly rt: Runtime;
+  readonly client: Socket;
+  readonly listener: ListenerStats;
+  readonly pool: Pool;
+  readonly startedAt: number;
+  /** The socket peer, `ip:port`. */
+  readonly clientAddress: string;
+  /** The IP used for hashing and logs (after PROXY protocol, when it lands). */
+  clientIp: string;
+  retries = 0;
+  private attemptNo = 0;
+  private avoid: Backend | null = null;
+  backend: Backend | null = null;
+  private connecting: ConnectAttempt | null = null;
+  tunnel: Tunnel | null = null;
+  private finished = false;
+  private queueTimer: NodeJS.Timeout | null = null;
+  private key = 0;
+  qPrev: Queued | null = null;
+  qNext: Queued | null = null;
+  queued = false;
+
+  constructor(rt: Runtime, client: Socket, listener: ListenerStats, pool: Pool) {
+    this.rt = rt;
+    this.client = client;
+    this.listener = listener;
+    this.pool = pool;
+    this.startedAt = Date.now();
+    this.clientIp = normalizeIp(client.remoteAddress);
+    this.clientAddress = formatHostPort(this.clientIp, client.remotePort ?? 0);
+    this.onClientGone = this.onClientGone.bind(this);
+    this.onClientError = this.onClientError.bind(this);
+    this.onQueueTimeout = this.onQueueTimeout.bind(this);
+    client.on('error', this.onClientError);
+    client.on('close', this.onClientGone);
+    // Hold client bytes in the socket until a backend is connected.
+    client.pause();
+  }
+
+  /** Begin choosing a backend. */
+  start(): void {
+    this.key = hashString(this.clientIp);
+    this.choose();
+  }
+
+  /** Choose the next backend and connect, or queue, or give up. Also called when a queued client is woken. */
+  choose(): void {
+    if (this.finished) return;
+    const b = this.pool.pick(this.key, this.attemptNo, this.avoid);
+    if (b === null) {
+      if (this.pool.lastPickFull && !this.queued) {
+        if (this.rt.enqueue(this)) {
+          this.queueTimer = setTimeout(this.onQueueTimeout, this.rt.config.queueTimeout);
+          return;
+        }
+        this.finish('queue-full');
+        return;
+      }
+      if (this.queued) return; // still full: stay in the queue
+      this.finish('no-backend');
+      return;
+    }
+    if (this.queued) this.rt.dequeue(this);
+    this.clearQueueTimer();
+    this.backend = b;
+    this.connecting = new ConnectAttempt(b, this.rt.config.connectTimeout, this);
+  }
+
+  onBackendConnect(socket: Socket, attempt: ConnectAttempt): void {
+    this.connecting = null;
+    const b = attempt.backend;
+    this.rt.onConnectSuccess(b);
+    this.pool.connected(b, Date.now());
+    this.client.removeListener('error', this.onClientError);
+    this.client.removeListener('close', this.onClientGone);
+    this.tunnel = new Tunnel(this.client, socket, b, this.rt.config.idleTimeout, this);
+  }
+
+  onBackendConnectError(err: LbError, attempt: ConnectAttempt): void {
+    this.connecting = null;
+    const b = attempt.backend;
+    this.backend = null;
+    this.rt.release(this.pool, b);
+    this.rt.onConnectFailure(this.pool, b, err);
+    if (this.finished) return;
+    if (this.retries < this.rt.config.retries) {
+      this.retries++;
+      this.attemptNo++;
+      this.avoid = b;
+      this.choose();
+      return;
+    }
+    this.finish('no-backend');
+  }
+
+  onTunnelEnd(tunnel: Tunnel, reason: TunnelEnd): void {
+    this.rt.release(this.pool, tunnel.backend);
+    this.finish(reason);
+  }
+
+  private onQueueTimeout(): void {
+    this.queueTimer = null;
+    if (this.queued) this.rt.dequeue(this);
+    this.finish('queue-timeout');
+  }
+
+  private clearQueueTimer(): void {
+    if (this.queueTimer !== null) {
+      clearTimeout(this.queueTimer);
+      this.queueTimer = null;
+    }
+  }
+
+  private onClientError(): void {
+    // 'close' follows; remember why
+    this.clientErrored = true;
+  }
+  private clientErrored = false;
+
+  /** The client closed before a tunnel existed. */
+  private onClientGone(): void {
+    if (this.tunnel || this.finished) return;
+    if (this.connecting) {
+      const b = this.connecting.backend;
+      this.connecting.abort();
+      this.connecting = null;
+      this.backend = null;
+      this.rt.release(this.pool, b);
+    }
+    if (this.queued) this.rt.dequeue(this);
+    this.clearQueueTimer();
+    this.finish(this.clientErrored ? 'client-error' : 'client-close');
+  }
+
+  /** Close everything now (shutdown after the drain timeout). */
+  abort(reason: SessionEnd): void {
+    if (this.finished) return;
+    if (this.tunnel) {
+      this.tunnel.destroy(reason as TunnelEnd);
+      return;
+    }
+    if (this.connecting) {
+      const b = this.connecting.backend;
+      this.connecting.abort();
+      this.connecting = null;
+      this.rt.release(this.pool, b);
+    }
+    if (this.queued) this.rt.dequeue(this);
+    this.clearQueueTimer();
+    this.finish(reason);
+  }
+
+  private finish(reason: SessionEnd): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.client.destroyed) this.client.destroy();
+    this.rt.sessionEnded(this, reason);
+  }
+
+  /** bytes client → backend, backend → client */
+  get bytesIn(): number {
+    return this.tunnel ? this.tunnel.bytesIn : 0;
+  }
+  get bytesOut(): number {
+    return this.tunnel ? this.tunnel.bytesOut : 0;
+  }
+}

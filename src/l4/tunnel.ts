@@ -1,0 +1,169 @@
+/**
+ * The L4 exchange: move bytes both ways between a client socket and a
+ * backend socket, unchanged and in order (SPEC section 6).
+ *
+ * - Backpressure without stream.pipe: a 'data' handler writes to the other
+ *   side and pauses its source when write() returns false; the other side's
+ *   'drain' resumes it. Memory held per tunnel stays around the sockets'
+ *   buffers whatever the sizes sent.
+ * - Half-close: both sockets run with allowHalfOpen; an 'end' on one side
+ *   ends the other side's write half, and the opposite direction stays open
+ *   until it ends too.
+ * - Idle timeout on the backend socket alone: Node refreshes a socket's
+ *   timeout on reads and on writes, and every byte of either direction is
+ *   either read from or written to the backend socket.
+ * - A reset or error on one side destroys the other; nothing throws.
+ *
+ * Handlers are bound once per tunnel (no closures per chunk); the per-chunk
+ * work is one write and two additions.
+ */
+import type { Socket } from 'node:net';
+import type { Backend } from '../core/backend.js';
+
+export type TunnelEnd = 'client-close' | 'backend-close' | 'client-error' | 'backend-error' | 'idle-timeout' | 'shutdown';
+
+export interface TunnelOwner {
+  /** Called once, after both sockets have closed. */
+  onTunnelEnd(tunnel: Tunnel, reason: TunnelEnd): void;
+}
+
+export class Tunnel {
+  readonly client: Socket;
+  readonly upstream: Socket;
+  readonly backend: Backend;
+  private readonly owner: TunnelOwner;
+  /** Bytes client → backend. */
+  bytesIn = 0;
+  /** Bytes backend → client. */
+  bytesOut = 0;
+  /** The first thing that ended the tunnel; null while it runs. */
+  reason: TunnelEnd | null = null;
+  private clientClosed = false;
+  private upstreamClosed = false;
+  private done = false;
+
+  constructor(client: Socket, upstream: Socket, backend: Backend, idleTimeoutMs: number, owner: TunnelOwner) {
+    this.client = client;
+    this.upstream = upstream;
+    this.backend = backend;
+    this.owner = owner;
+    this.onClientData = this.onClientData.bind(this);
+    this.onUpstreamData = this.onUpstreamData.bind(this);
+    this.onClientDrain = this.onClientDrain.bind(this);
+    this.onUpstreamDrain = this.onUpstreamDrain.bind(this);
+    this.onClientEnd = this.onClientEnd.bind(this);
+    this.onUpstreamEnd = this.onUpstreamEnd.bind(this);
+    this.onClientError = this.onClientError.bind(this);
+    this.onUpstreamError = this.onUpstreamError.bind(this);
+    this.onClientClose = this.onClientClose.bind(this);
+    this.onUpstreamClose = this.onUpstreamClose.bind(this);
+    this.onIdle = this.onIdle.bind(this);
+
+    client.on('data', this.onClientData);
+    client.on('drain', this.onClientDrain);
+    client.on('end', this.onClientEnd);
+    client.on('error', this.onClientError);
+    client.on('close', this.onClientClose);
+    upstream.on('data', this.onUpstreamData);
+    upstream.on('drain', this.onUpstreamDrain);
+    upstream.on('end', this.onUpstreamEnd);
+    upstream.on('error', this.onUpstreamError);
+    upstream.on('close', this.onUpstreamClose);
+    if (idleTimeoutMs > 0) {
+      upstream.setTimeout(idleTimeoutMs);
+      upstream.on('timeout', this.onIdle);
+    }
+    // Either socket may have closed before we attached (a reset while the
+    // connect completed): 'close' will not fire again, so check now.
+    if (client.destroyed) this.onClientClose();
+    if (upstream.destroyed) this.onUpstreamClose();
+    // The client was held paused while we chose and connected.
+    if (client.isPaused()) client.resume();
+  }
+
+  private onClientData(chunk: Buffer): void {
+    const n = chunk.length;
+    this.bytesIn += n;
+    this.backend.bytesIn += n;
+    if (!this.upstream.write(chunk)) this.client.pause();
+  }
+
+  private onUpstreamData(chunk: Buffer): void {
+    const n = chunk.length;
+    this.bytesOut += n;
+    this.backend.bytesOut += n;
+    if (!this.client.write(chunk)) this.upstream.pause();
+  }
+
+  private onUpstreamDrain(): void {
+    this.client.resume();
+  }
+
+  private onClientDrain(): void {
+    this.upstream.resume();
+  }
+
+  private onClientEnd(): void {
+    if (this.reason === null) this.reason = 'client-close';
+    if (!this.upstream.destroyed) this.upstream.end();
+  }
+
+  private onUpstreamEnd(): void {
+    if (this.reason === null) this.reason = 'backend-close';
+    if (!this.client.destroyed) this.client.end();
+  }
+
+  private onClientError(): void {
+    if (this.reason === null) this.reason = 'client-error';
+    this.upstream.destroy();
+  }
+
+  private onUpstreamError(): void {
+    if (this.reason === null) this.reason = 'backend-error';
+    this.client.destroy();
+  }
+
+  private onClientClose(): void {
+    if (this.clientClosed) return;
+    this.clientClosed = true;
+    if (this.reason === null) this.reason = 'client-close';
+    // A client that went away without a FIN (reset, destroyed) takes the
+    // backend with it. One that closed cleanly has sent everything and can
+    // receive nothing more: let our last writes to the backend flush, then close.
+    if (!this.upstreamClosed) {
+      if (this.client.readableEnded) this.upstream.destroySoon();
+      else this.upstream.destroy();
+    }
+    this.maybeDone();
+  }
+
+  private onUpstreamClose(): void {
+    if (this.upstreamClosed) return;
+    this.upstreamClosed = true;
+    if (this.reason === null) this.reason = 'backend-close';
+    if (!this.clientClosed) {
+      if (this.upstream.readableEnded) this.client.destroySoon();
+      else this.client.destroy();
+    }
+    this.maybeDone();
+  }
+
+  private onIdle(): void {
+    if (this.reason === null) this.reason = 'idle-timeout';
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  /** Close both sides now (drain timeout at shutdown, admin action). */
+  destroy(reason: TunnelEnd): void {
+    if (this.reason === null) this.reason = reason;
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  private maybeDone(): void {
+    if (this.done || !this.clientClosed || !this.upstreamClosed) return;
+    this.done = true;
+    this.owner.onTunnelEnd(this, this.reason ?? 'client-close');
+  }
+}
