@@ -4,12 +4,13 @@
  * revision 2020/03/05). Pure: no sockets, no timers; the listener feeds it
  * the bytes received so far and the connector sends what it encodes.
  *
- * Why our own: the npm packages (`proxy-protocol`, `proxy-protocol-js`) have
- * no TLV support (TLVs come back as one opaque blob, and the v2 builder of
- * `proxy-protocol-js` leaves appended bytes out of the length field), and
- * they report a truncated header as NaN ports and missing address bytes
- * instead of "need more bytes", which a streaming peeker must tell apart
- * from "malformed".
+ * Why our own: the npm options lack TLV support (`proxy-protocol-js` 4.0.6,
+ * our test oracle, returns TLVs as one opaque blob, and its v2 builder leaves
+ * appended bytes out of the length field) and report a truncated header as
+ * NaN ports and undefined address bytes instead of "need more bytes", which
+ * a streaming peeker must tell apart from "malformed". They also accept
+ * lines the spec forbids (leading zeros, bad addresses) and reject the short
+ * `PROXY UNKNOWN\r\n` form it allows.
  *
  * Spec sections implemented:
  * - 2.1 v1: `PROXY` SP family SP src SP dst SP sport SP dport CRLF, exactly
