@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import type { Config } from './config/types.js';
+import type { Config, PoolSpec } from './config/types.js';
 import { createLoggers, type Loggers } from './logger.js';
 import { Backend } from './core/backend.js';
 import type { LbError } from './core/errors.js';
@@ -30,7 +30,8 @@ export interface BalancerOptions {
 export class Balancer implements Runtime, ListenerHandler {
   config: Config;
   readonly loggers: Loggers;
-  readonly pool: Pool;
+  /** Every pool by name; `default` (or config.defaultPool) is the one L4 listeners use unless routed. */
+  readonly pools = new Map<string, Pool>();
   readonly listeners: Listener[] = [];
   admin: AdminServer | null = null;
   health: HealthChecker | null = null;
@@ -48,24 +49,43 @@ export class Balancer implements Runtime, ListenerHandler {
   constructor(config: Config, opts: BalancerOptions = {}) {
     this.config = config;
     this.loggers = opts.loggers ?? createLoggers(config.logLevel);
-    const factory = findPickerFactory(config.strategy)!;
-    const backends = config.backends.map((b) => new Backend(b));
-    this.pool = new Pool('default', backends, factory, {
-      backendMaxConns: config.backendMaxConns,
-      slowStart: config.slowStart,
+    for (const spec of config.pools) this.addPool(spec);
+
+  }
+
+  private addPool(spec: PoolSpec): Pool {
+    const pool = new Pool(spec.name, spec.backends.map((b) => new Backend(b)), findPickerFactory(spec.strategy)!, {
+      backendMaxConns: this.config.backendMaxConns,
+      slowStart: this.config.slowStart,
       random: Math.random,
       now: Date.now,
-      onPanic: (pool, panic) => {
-        if (panic) this.loggers.log.warn({ pool: pool.name }, 'panic');
-        else this.loggers.log.info({ pool: pool.name }, 'panic over');
+      onPanic: (p, panic) => {
+        if (panic) this.loggers.log.warn({ pool: p.name }, 'panic');
+        else this.loggers.log.info({ pool: p.name }, 'panic over');
       },
     });
-    this.queues.set(this.pool, new WaitQueue());
+    this.pools.set(spec.name, pool);
+    this.queues.set(pool, new WaitQueue());
+    return pool;
+  }
+
+  /** The pool used when no route says otherwise. */
+  get pool(): Pool {
+    return this.pools.get(this.config.defaultPool) ?? this.pools.values().next().value!;
   }
 
   /** Every backend of every pool. */
   get backends(): readonly Backend[] {
-    return this.pool.backends;
+    if (this.pools.size === 1) return this.pool.backends;
+    const all: Backend[] = [];
+    for (const p of this.pools.values()) all.push(...p.backends);
+    return all;
+  }
+
+  /** The pool a backend belongs to. */
+  poolOf(b: Backend): Pool | undefined {
+    for (const p of this.pools.values()) if (p.backends.includes(b)) return p;
+    return undefined;
   }
 
   private tlsOptions(): TlsOptions | null {
@@ -85,6 +105,8 @@ export class Balancer implements Runtime, ListenerHandler {
    */
   async start(): Promise<void> {
     const tls = this.tlsOptions();
+    // built before the admin server so /metrics can observe every check; started last
+    this.health = new HealthChecker(this);
     try {
       for (const addr of this.config.listen) {
         const l = new Listener(addr, tls, this);
@@ -100,7 +122,6 @@ export class Balancer implements Runtime, ListenerHandler {
       this.admin?.close();
       throw err;
     }
-    this.health = new HealthChecker(this);
     this.health.start();
   }
 
@@ -119,8 +140,10 @@ export class Balancer implements Runtime, ListenerHandler {
     if (max > 0 && this.connectionsActive >= max) {
       listener.stats.rejected++;
       socket.on('error', noop);
-      socket.destroy();
+      // Log before destroy(): a destroyed socket no longer knows its peer
+      // (remoteAddress/remotePort become undefined), which logged `client: ":0"`.
       if (this.config.accessLog) this.logRejected(socket, 'max-conns');
+      socket.destroy();
       return;
     }
     this.connectionsTotal++;
@@ -155,6 +178,11 @@ export class Balancer implements Runtime, ListenerHandler {
     if (q.length >= this.config.maxQueue) return false;
     q.push(s);
     return true;
+  }
+
+  /** Clients waiting in `pool`'s queue now (for /metrics and /stats). */
+  queueLength(pool: Pool): number {
+    return this.queues.get(pool)?.length ?? 0;
   }
 
   dequeue(s: L4Session): void {
@@ -235,14 +263,18 @@ export class Balancer implements Runtime, ListenerHandler {
 
   /** Rebuild every pool's picker (after a state change) and keep slow-start ramps ticking. */
   rebuildAll(): void {
-    this.pool.rebuild();
-    this.wake(this.pool);
+    for (const p of this.pools.values()) {
+      p.rebuild();
+      this.wake(p);
+    }
     this.scheduleRamp();
   }
 
   private scheduleRamp(): void {
     if (this.rampTimer !== null || this.config.slowStart <= 0) return;
-    if (this.pool.rampingUntil() === 0) return;
+    let ramping = false;
+    for (const p of this.pools.values()) if (p.rampingUntil() > 0) ramping = true;
+    if (!ramping) return;
     const step = Math.max(50, Math.min(1000, Math.floor(this.config.slowStart / 20)));
     this.rampTimer = setTimeout(() => {
       this.rampTimer = null;
@@ -289,7 +321,11 @@ export class Balancer implements Runtime, ListenerHandler {
   // ---- admin actions ----
 
   findBackend(name: string): Backend | undefined {
-    return this.pool.backends.find((b) => b.name === name);
+    for (const p of this.pools.values()) {
+      const b = p.backends.find((x) => x.name === name);
+      if (b) return b;
+    }
+    return undefined;
   }
 
   /** Admin: drain, disable or enable a backend. */
@@ -331,24 +367,43 @@ export class Balancer implements Runtime, ListenerHandler {
         this.loggers.log.error({ err: (err as Error).message }, 'certificate reload failed; keeping the old certificate');
       }
     }
-    const pool = this.pool;
+    const wantedPools = new Set(c.pools.map((p) => p.name));
+    for (const spec of c.pools) {
+      const pool = this.pools.get(spec.name) ?? this.addPool({ name: spec.name, strategy: spec.strategy, backends: [] });
+      this.reloadPool(pool, spec);
+    }
+    for (const [name, pool] of this.pools) {
+      if (wantedPools.has(name)) continue;
+      // a pool that left the config: its backends drain, then it is forgotten
+      this.reloadPool(pool, { name, strategy: pool.factory.name, backends: [] });
+      if (pool.backends.length === 0) this.pools.delete(name);
+    }
+    const list = this.backends;
+    if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
+    this.rebuildAll();
+    this.health?.sync();
+    this.loggers.log.info({ file: c.config, backends: list.filter((b) => !b.removed).length, strategy: this.pool.factory.name }, 'config reloaded');
+  }
+
+  /** Align one pool with its new spec: add, re-weight, or remove (drain) backends. */
+  private reloadPool(pool: Pool, spec: PoolSpec): void {
     const byName = new Map(pool.backends.map((b) => [b.name, b]));
     const list: Backend[] = [];
     const wanted = new Set<string>();
-    for (const spec of c.backends) {
-      wanted.add(spec.name);
-      let b = byName.get(spec.name);
-      if (b && (b.host !== spec.host || b.port !== spec.port)) {
+    for (const bs of spec.backends) {
+      wanted.add(bs.name);
+      let b = byName.get(bs.name);
+      if (b && (b.host !== bs.host || b.port !== bs.port)) {
         // same name, new address: the old one drains, a new one takes its place
         b.removed = true;
         if (b.active > 0) list.push(b);
         b = undefined;
       }
       if (!b) {
-        b = new Backend(spec);
-        this.loggers.log.info({ backend: b.name, address: b.address }, 'backend added');
+        b = new Backend(bs);
+        this.loggers.log.info({ backend: b.name, address: b.address, pool: pool.name }, 'backend added');
       } else {
-        b.configWeight = spec.weight;
+        b.configWeight = bs.weight;
         b.removed = false;
       }
       list.push(b);
@@ -356,17 +411,13 @@ export class Balancer implements Runtime, ListenerHandler {
     for (const b of pool.backends) {
       if (wanted.has(b.name) || list.includes(b)) continue;
       b.removed = true;
-      this.loggers.log.info({ backend: b.name, active: b.active }, 'backend removed');
+      this.loggers.log.info({ backend: b.name, active: b.active, pool: pool.name }, 'backend removed');
       if (b.active > 0) list.push(b);
     }
     pool.backends = list;
-    pool.factory = findPickerFactory(c.strategy)!;
-    pool.opts.backendMaxConns = c.backendMaxConns;
-    pool.opts.slowStart = c.slowStart;
-    if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
-    this.rebuildAll();
-    this.health?.sync();
-    this.loggers.log.info({ file: c.config, backends: list.filter((b) => !b.removed).length, strategy: pool.factory.name }, 'config reloaded');
+    pool.factory = findPickerFactory(spec.strategy)!;
+    pool.opts.backendMaxConns = this.config.backendMaxConns;
+    pool.opts.slowStart = this.config.slowStart;
   }
 
   // ---- shutdown ----

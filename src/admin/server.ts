@@ -11,6 +11,8 @@ import { formatHostPort } from '../config/parse.js';
 import { ListenError } from '../core/errors.js';
 import { buildStats, backendStats } from './stats.js';
 import { describeConfig } from '../config/load.js';
+import { registerMetrics } from './metrics.js';
+import { registerDashboard } from './dashboard.js';
 
 const ACTIONS = new Set(['drain', 'disable', 'enable']);
 
@@ -35,6 +37,8 @@ export class AdminServer {
   constructor(lb: Balancer, address: HostPort) {
     this.lb = lb;
     this.address = address;
+    registerMetrics(this);
+    registerDashboard(this);
     this.server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
       this.handle(req, res).catch((err: Error) => {
         lb.loggers.log.error({ err: err.message, url: req.url }, 'admin request failed');
@@ -123,7 +127,7 @@ export class AdminServer {
     if (!b) return sendJson(res, 404, { error: `no such backend ${name}` });
     this.lb.setAdminState(b, parts[3] as 'drain' | 'disable' | 'enable');
     req.resume();
-    return sendJson(res, 200, backendStats(b));
+    return sendJson(res, 200, backendStats(b, this.lb.poolOf(b)?.name));
   }
 }
 

@@ -1,10 +1,12 @@
 /**
  * The /stats document (SPEC section 5), built from the live counters.
- * Fields beyond SPEC's (`pool`, `check`, `listeners`, `queued`) are additions
- * for the dashboard; SPEC's own fields keep their exact names and meaning.
+ * Fields beyond SPEC's (`pool` with `panic` and `queued`, `check`, `circuit`,
+ * `effective_weight`, `listeners`, `draining`, `version`) are additions for
+ * the dashboard; SPEC's own fields keep their exact names and meaning.
  */
 import type { Balancer } from '../balancer.js';
 import type { Backend } from '../core/backend.js';
+import { VERSION } from './metrics.js';
 
 export interface BackendStatsJson {
   name: string;
@@ -20,9 +22,10 @@ export interface BackendStatsJson {
   [extra: string]: unknown;
 }
 
-export function backendStats(b: Backend): BackendStatsJson {
+export function backendStats(b: Backend, pool?: string): BackendStatsJson {
   return {
     name: b.name,
+    ...(pool === undefined ? {} : { pool }),
     address: b.address,
     weight: b.configWeight,
     state: b.state,
@@ -49,8 +52,9 @@ export function buildStats(lb: Balancer): Record<string, unknown> {
     strategy: lb.pool.factory.name,
     uptime_s: Math.round((Date.now() - lb.startedAt) / 100) / 10,
     connections: { active: lb.connectionsActive, total: lb.connectionsTotal },
-    backends: lb.backends.map(backendStats),
-    pool: { name: lb.pool.name, panic: lb.pool.panic },
+    backends: [...lb.pools.values()].flatMap((p) => p.backends.map((b) => backendStats(b, p.name))),
+    pools: [...lb.pools.values()].map((p) => ({ name: p.name, strategy: p.factory.name, panic: p.panic, queued: lb.queueLength(p), up: p.upCount(), total: p.backends.length })),
+    pool: { name: lb.pool.name, panic: lb.pool.panic, queued: lb.queueLength(lb.pool) },
     listeners: lb.listeners.map((l) => ({
       address: l.stats.address,
       port: l.stats.port,
@@ -61,5 +65,6 @@ export function buildStats(lb: Balancer): Record<string, unknown> {
       tls_failures: l.stats.tlsFailures,
     })),
     draining: lb.draining,
+    version: VERSION,
   };
 }

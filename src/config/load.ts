@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { UsageError } from '../core/errors.js';
-import { SETTINGS, type SettingDef } from './schema.js';
-import type { Config } from './types.js';
+import { SETTINGS, SettingProblems, type SettingDef } from './schema.js';
+import type { Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
+import type { BackendSpec } from './parse.js';
 
 export interface ConfigSources {
   /** Values given on the command line, by setting key (repeatable ones as arrays, switches as true). */
@@ -38,7 +39,9 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
-const FILE_KEYS = new Set(SETTINGS.filter((s) => s.key !== 'config').map((s) => s.key as string));
+/** Settings that exist only in the config file (no flag, no env). */
+const FILE_ONLY_KEYS = ['pools', 'routes', 'sni', 'defaultPool'];
+const FILE_KEYS = new Set([...SETTINGS.filter((s) => s.key !== 'config').map((s) => s.key as string), ...FILE_ONLY_KEYS]);
 
 function envValue(def: SettingDef, env: ConfigSources['env']): string | undefined {
   if (!def.env) return undefined;
@@ -106,9 +109,14 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     try {
       out[def.key] = def.parse(raw, where);
     } catch (err) {
-      fail((err as Error).message);
+      // one line per problem when a value has several (SettingProblems)
+      if (err instanceof SettingProblems) for (const p of err.problems) fail(p);
+      else fail((err as Error).message);
     }
   }
+  if (problems.length > 0) return null;
+
+  parseFileOnly(out, file, filePath ?? 'config', fail);
   if (problems.length > 0) return null;
 
   const c = out as unknown as Config;
@@ -134,15 +142,103 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
       }
     }
   }
-  if (c.backends.length === 0) fail('no backends: give --backend HOST:PORT (or LB_BACKENDS, or backends: in --config)');
+  if (c.pools.every((p) => p.backends.length === 0)) fail('no backends: give --backend HOST:PORT (or LB_BACKENDS, or backends: in --config)');
   const seen = new Set<string>();
-  for (const b of c.backends) {
-    if (seen.has(b.name)) fail(`--backend: duplicate backend name "${b.name}"`);
-    seen.add(b.name);
+  for (const p of c.pools) {
+    for (const b of p.backends) {
+      if (seen.has(b.name)) fail(`${p.name === 'default' ? '--backend' : `pools.${p.name}`}: duplicate backend name "${b.name}" (names are unique across pools)`);
+      seen.add(b.name);
+    }
   }
+  if (c.mode === 'l4' && c.routes.length > 0) fail(`${c.config ?? 'config'}: routes: HTTP routes need --mode l7 (use sni: to route TLS by server name in l4)`);
   if (c.mode === 'l4' && c.hashKey.kind !== 'ip') fail(`--hash-key: "${c.hashKey.kind}" needs --mode l7`);
   if (problems.length > 0) return null;
   return deepFreeze(c);
+}
+
+type Fail = (msg: string) => void;
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * The file-only settings: `pools:` (name → {strategy?, backends}),
+ * `defaultPool:`, `routes:` (L7: [{host?, path?, pool}]) and `sni:`
+ * (server name pattern → pool). Fills out.pools, out.defaultPool,
+ * out.routes, out.sni.
+ */
+function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknown>, path: string, fail: Fail): void {
+  const strategyDef = SETTINGS.find((s) => s.key === 'strategy')!;
+  const backendsDef = SETTINGS.find((s) => s.key === 'backends')!;
+  const pools: PoolSpec[] = [];
+  const topBackends = (out.backends as BackendSpec[] | undefined) ?? [];
+  if (topBackends.length > 0) pools.push({ name: 'default', strategy: out.strategy as string, backends: topBackends });
+  if (file.pools !== undefined && file.pools !== null) {
+    if (!isMap(file.pools)) fail(`${path}: pools: expected a mapping of pool name to {strategy, backends}`);
+    else {
+      for (const [name, def] of Object.entries(file.pools)) {
+        const where = `${path}: pools.${name}`;
+        if (!/^[A-Za-z0-9._-]+$/.test(name)) fail(`${where}: invalid pool name (allowed: A-Z a-z 0-9 . _ -)`);
+        if (name === 'default' && topBackends.length > 0) fail(`${where}: "default" is the pool of --backend/backends:; pick another name`);
+        if (!isMap(def)) {
+          fail(`${where}: expected {strategy, backends}`);
+          continue;
+        }
+        for (const k of Object.keys(def)) if (k !== 'strategy' && k !== 'backends') fail(`${where}.${k}: unknown pool setting (known: strategy, backends)`);
+        try {
+          const strategy = def.strategy === undefined ? (out.strategy as string) : (strategyDef.parse(def.strategy, `${where}.strategy`) as string);
+          const backends = def.backends === undefined ? [] : (backendsDef.parse(def.backends, `${where}.backends`) as BackendSpec[]);
+          if (backends.length === 0) fail(`${where}.backends: a pool needs at least one backend`);
+          pools.push({ name, strategy, backends });
+        } catch (err) {
+          fail((err as Error).message);
+        }
+      }
+    }
+  }
+  const names = new Set(pools.map((p) => p.name));
+  let defaultPool = pools[0]?.name ?? 'default';
+  if (file.defaultPool !== undefined && file.defaultPool !== null) {
+    const d = String(file.defaultPool);
+    if (!names.has(d)) fail(`${path}: defaultPool: no pool named "${d}"`);
+    defaultPool = d;
+  }
+  const routes: RouteSpec[] = [];
+  if (file.routes !== undefined && file.routes !== null) {
+    if (!Array.isArray(file.routes)) fail(`${path}: routes: expected a list of {host, path, pool}`);
+    else {
+      file.routes.forEach((r: unknown, i: number) => {
+        const where = `${path}: routes[${i}]`;
+        if (!isMap(r)) return fail(`${where}: expected {host, path, pool}`);
+        for (const k of Object.keys(r)) if (k !== 'host' && k !== 'path' && k !== 'pool') fail(`${where}.${k}: unknown route setting (known: host, path, pool)`);
+        const host = r.host === undefined || r.host === null ? null : String(r.host).toLowerCase();
+        if (host !== null && !/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(host)) fail(`${where}.host: invalid host pattern "${host}" (exact name or *.suffix)`);
+        const rpath = r.path === undefined || r.path === null ? null : String(r.path);
+        if (rpath !== null && !rpath.startsWith('/')) fail(`${where}.path: must start with /`);
+        const pool = String(r.pool ?? '');
+        if (!names.has(pool)) fail(`${where}.pool: no pool named "${pool}"`);
+        routes.push({ host, path: rpath, pool });
+      });
+    }
+  }
+  const sni: SniRouteSpec[] = [];
+  if (file.sni !== undefined && file.sni !== null) {
+    if (!isMap(file.sni)) fail(`${path}: sni: expected a mapping of server name (or *.suffix) to pool`);
+    else {
+      for (const [pattern, pool] of Object.entries(file.sni)) {
+        const where = `${path}: sni.${pattern}`;
+        const pat = pattern.toLowerCase();
+        if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(pat)) fail(`${where}: invalid server name pattern (exact name or *.suffix)`);
+        if (!names.has(String(pool))) fail(`${where}: no pool named "${String(pool)}"`);
+        sni.push({ pattern: pat, pool: String(pool) });
+      }
+    }
+  }
+  out.pools = pools;
+  out.defaultPool = defaultPool;
+  out.routes = routes;
+  out.sni = sni;
 }
 
 function deepFreeze<T>(o: T): T {
@@ -160,5 +256,9 @@ export function describeConfig(c: Config): Record<string, unknown> {
     const v = c[def.key];
     out[def.key] = def.show && v !== null ? def.show(v) : v;
   }
+  out.pools = c.pools;
+  out.defaultPool = c.defaultPool;
+  out.routes = c.routes;
+  out.sni = c.sni;
   return out;
 }

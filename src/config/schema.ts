@@ -41,6 +41,15 @@ export interface SettingDef {
   show?(value: unknown): unknown;
 }
 
+/** Several problems found in one setting's value (e.g. two bad backend entries); `message` is the first. */
+export class SettingProblems extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(problems[0]);
+    this.problems = problems;
+  }
+}
+
 function str(value: unknown, where: Where): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
@@ -175,7 +184,21 @@ export const SETTINGS: readonly SettingDef[] = [
   {
     key: 'backends', flag: '--backend', arg: 'SPEC', env: 'LB_BACKENDS', defaultText: null, repeatable: true,
     help: 'HOST:PORT[,weight=N][,name=ID] (repeatable; weight 0..1000, default 1)',
-    parse: (v, w) => list(v, w).map(({ item, where }) => parseBackendEntry(item, where)),
+    parse: (v, w) => {
+      // Each bad entry is a problem of its own (`lb4 check` prints one line
+      // per problem), so collect them all instead of stopping at the first.
+      const out: BackendSpec[] = [];
+      const problems: string[] = [];
+      for (const { item, where } of list(v, w)) {
+        try {
+          out.push(parseBackendEntry(item, where));
+        } catch (err) {
+          problems.push((err as Error).message);
+        }
+      }
+      if (problems.length > 0) throw new SettingProblems(problems);
+      return out;
+    },
   },
   {
     key: 'strategy', flag: '--strategy', arg: 'NAME', env: 'LB_STRATEGY', defaultText: 'round-robin',

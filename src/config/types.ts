@@ -23,6 +23,29 @@ export type HashKey =
   | { readonly kind: 'header'; readonly name: string }
   | { readonly kind: 'cookie'; readonly name: string };
 
+/** A named pool of backends (config file `pools:`; `default` is built from --backend). */
+export interface PoolSpec {
+  readonly name: string;
+  /** Canonical strategy name (the global --strategy unless the pool sets its own). */
+  readonly strategy: string;
+  readonly backends: readonly BackendSpec[];
+}
+
+/** L7 route (config file `routes:`): first match wins. */
+export interface RouteSpec {
+  /** Exact host or `*.suffix`, lower case, without port; null = any. */
+  readonly host: string | null;
+  /** Path prefix; null = any. */
+  readonly path: string | null;
+  readonly pool: string;
+}
+
+/** TLS passthrough route by server name (config file `sni:`). */
+export interface SniRouteSpec {
+  readonly pattern: string;
+  readonly pool: string;
+}
+
 export interface Config {
   readonly mode: Mode;
   readonly listen: readonly HostPort[];
@@ -62,4 +85,9 @@ export interface Config {
   readonly headerTimeout: number;
   readonly serverTimeout: number;
   readonly keepaliveTimeout: number;
+  /** Every pool, the default one (`defaultPool`) included. */
+  readonly pools: readonly PoolSpec[];
+  readonly defaultPool: string;
+  readonly routes: readonly RouteSpec[];
+  readonly sni: readonly SniRouteSpec[];
 }

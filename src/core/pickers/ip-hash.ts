@@ -21,9 +21,10 @@
  *   fmix32(mix32(hashString(s), j) ^ hashString(s, 0x5bd1e995)). The second
  *   hash keeps two names whose first hashes collide apart.
  * - V = 1024 >> k with the smallest k >= 0 that keeps sum(w) * V <= 2^20
- *   points (12 MiB of typed arrays at most); beyond k = 10 each backend gets
+ *   points (about 14 MiB of typed arrays at most); beyond k = 10 each backend gets
  *   max(1, floor(w * 1024 / 2^k)) points. 1024 points per unit of weight keep
- *   5 equal backends within about +-10% of an even share. Because V depends on
+ *   5 equal backends within about +-5% of an even share (160, ketama's count,
+ *   often misses +-15%). Because V depends on
  *   sum(w), the exact "only the leaver's keys move" holds while sum(w) stays
  *   in the same power-of-two band, which is always the case up to
  *   sum(w) = 1024; a change across a band boundary remaps more keys.
