@@ -149,7 +149,16 @@ export class Balancer implements Runtime, ListenerHandler {
     this.connectionsTotal++;
     this.connectionsActive++;
     listener.stats.active++;
-    const s = new L4Session(this, socket, listener.stats, this.pool);
+    this.dispatch(socket, listener, this.pool);
+  }
+
+  /**
+   * Hand a client to its exchange stage: the L4 tunnel session, or the L7
+   * HTTP session with --mode l7. Peek stages (PROXY header, TLS ClientHello
+   * in passthrough) run before this and may pass the pool they routed to.
+   */
+  dispatch(socket: Socket, listener: Listener, pool: Pool): void {
+    const s = new L4Session(this, socket, listener.stats, pool);
     this.sessions.add(s);
     s.start();
   }
