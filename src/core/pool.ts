@@ -39,6 +39,8 @@ export class Pool {
   /** Set by pick() when it returned null because every candidate was full (queue), not because there was none. */
   lastPickFull = false;
   private scanStart = 0;
+  /** The backend reserved last, so a rebuilt cyclic picker continues after it. */
+  private lastPick: Backend | null = null;
 
   constructor(name: string, backends: Backend[], factory: PickerFactory, opts: PoolOptions) {
     this.name = name;
@@ -83,11 +85,31 @@ export class Pool {
       }
     }
     this.snap = snap;
-    this.picker = snap.length > 0 ? this.factory.build(snap, this.opts.random) : null;
+    const startAfter = this.continueAfter();
+    this.picker = snap.length > 0 ? this.factory.build(snap, this.opts.random, startAfter) : null;
     if (panic !== this.panic) {
       this.panic = panic;
       this.opts.onPanic?.(this, panic);
     }
+  }
+
+  /**
+   * Index in the new snapshot after which a cyclic picker continues: the
+   * backend picked last, or (when it left the snapshot) the one before the
+   * next survivor in configured order; -1 to start at the beginning.
+   */
+  private continueAfter(): number {
+    const last = this.lastPick;
+    if (last === null) return -1;
+    if (last.slot >= 0) return last.slot;
+    const all = this.backends;
+    const at = all.indexOf(last);
+    if (at < 0) return -1;
+    for (let j = 1; j < all.length; j++) {
+      const next = all[(at + j) % all.length]!;
+      if (next.slot >= 0) return next.slot - 1;
+    }
+    return -1;
   }
 
   /** The earliest time a slow-start ramp needs another rebuild, or 0 when nothing ramps. */
@@ -153,6 +175,7 @@ export class Pool {
   }
 
   private reserve(b: Backend): Backend {
+    this.lastPick = b;
     b.active++;
     if (b.slot >= 0) this.picker!.update?.(b.slot);
     if (b.circuit.state === 'half-open') {

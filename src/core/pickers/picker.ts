@@ -43,6 +43,10 @@ export interface PickerFactory {
   /**
    * Build a picker over `backends` (never empty). `random` is a source of
    * uniform numbers in [0, 1); strategies that do not need it ignore it.
+   * `startAfter` is the index (in `backends`) of the backend the previous
+   * picker chose last, or -1: cyclic strategies continue after it, so that
+   * frequent rebuilds (health flaps, slow-start ramps) do not keep favouring
+   * the first backends.
    */
-  build(backends: readonly BackendView[], random: () => number): Picker;
+  build(backends: readonly BackendView[], random: () => number, startAfter?: number): Picker;
 }

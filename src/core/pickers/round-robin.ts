@@ -7,7 +7,8 @@
  * 1, 2...) visits the following backends in turn and, with no other pick in
  * between, sees all n of them within n attempts; and the skipped backend's
  * turn goes to its successor only once, not for every later connection.
- * The cursor is the picker's only state and starts at index 0 on every build.
+ * The cursor is the picker's only state; a rebuild continues after the
+ * backend picked last (`startAfter`), or starts at index 0.
  */
 import type { BackendView, Picker, PickerFactory } from './picker.js';
 
@@ -15,9 +16,9 @@ class RoundRobinPicker implements Picker {
   private readonly n: number;
   private cursor: number;
 
-  constructor(n: number) {
+  constructor(n: number, start: number) {
     this.n = n;
-    this.cursor = 0;
+    this.cursor = start;
   }
 
   /** Next index in the cycle; `key` and `attempt` are not read. O(1), no allocation. */
@@ -38,7 +39,9 @@ export const roundRobin: PickerFactory = {
   name: 'round-robin',
   aliases: ['round_robin', 'roundrobin', 'rr'],
   needs: 'none',
-  build(backends: readonly BackendView[], _random: () => number): Picker {
-    return new RoundRobinPicker(backends.length);
+  build(backends: readonly BackendView[], _random: () => number, startAfter = -1): Picker {
+    const n = backends.length;
+    const start = startAfter >= 0 && startAfter < n ? (startAfter + 1) % n : 0;
+    return new RoundRobinPicker(n, start);
   },
 };
