@@ -16,18 +16,25 @@ import { WaitQueue } from './core/wait-queue.js';
 import { findPickerFactory } from './core/pickers/index.js';
 import { Listener, type ListenerHandler } from './l4/listener.js';
 import { L4Session, normalizeIp, type SessionEnd } from './l4/session.js';
-import type { Runtime } from './runtime.js';
+import type { ClientSession, QueuedClient, Runtime } from './runtime.js';
+import { L7Context } from './l7/context.js';
+import { L7Session } from './l7/session.js';
+import { observeRequestDuration } from './admin/metrics.js';
 import { AdminServer } from './admin/server.js';
 import { HealthChecker } from './health/checker.js';
 import type { ProbeResult } from './health/probes.js';
 import { formatHostPort } from './config/parse.js';
+import { PeekStage, type PeekHost } from './l4/peek-stage.js';
+import { TlsTerminator } from './l4/tls-server.js';
+import { checkProxyHeader, clearUpstreamTlsCache, upstreamTlsOptions, type ClientFacts } from './l4/upstream.js';
+import type { ProbeTarget } from './health/probes.js';
 
 export interface BalancerOptions {
   /** Loggers to use instead of stdout ones (tests). */
   loggers?: Loggers;
 }
 
-export class Balancer implements Runtime, ListenerHandler {
+export class Balancer implements Runtime, ListenerHandler, PeekHost {
   config: Config;
   readonly loggers: Loggers;
   /** Every pool by name; `default` (or config.defaultPool) is the one L4 listeners use unless routed. */
@@ -35,8 +42,10 @@ export class Balancer implements Runtime, ListenerHandler {
   readonly listeners: Listener[] = [];
   admin: AdminServer | null = null;
   health: HealthChecker | null = null;
-  readonly sessions = new Set<L4Session>();
-  private readonly queues = new Map<Pool, WaitQueue<L4Session>>();
+  readonly sessions = new Set<ClientSession>();
+  private readonly queues = new Map<Pool, WaitQueue<QueuedClient>>();
+  /** L7 mode: what the HTTP sessions share (upstream connection pool, router); built on the first client. */
+  private l7: L7Context | null = null;
   readonly startedAt = Date.now();
   connectionsTotal = 0;
   connectionsActive = 0;
@@ -45,6 +54,10 @@ export class Balancer implements Runtime, ListenerHandler {
   private drainResolve: (() => void) | null = null;
   private circuitTimers = new Set<NodeJS.Timeout>();
   private rampTimer: NodeJS.Timeout | null = null;
+  /** PROXY header / ClientHello peeks between accept and dispatch (src/l4/peek-stage.ts). */
+  private readonly peekStage = new PeekStage(this);
+  /** Certificates, SNI, tickets and session cache of the TLS listeners; null without --tls-cert. */
+  tlsTerminator: TlsTerminator | null = null;
 
   constructor(config: Config, opts: BalancerOptions = {}) {
     this.config = config;
@@ -91,11 +104,8 @@ export class Balancer implements Runtime, ListenerHandler {
   private tlsOptions(): TlsOptions | null {
     const c = this.config;
     if (c.tlsCert === null || c.tlsKey === null) return null;
-    return {
-      cert: readFileSync(c.tlsCert),
-      key: readFileSync(c.tlsKey),
-      minVersion: c.tlsMinVersion,
-    };
+    this.tlsTerminator ??= new TlsTerminator(c, this.loggers.log);
+    return this.tlsTerminator.serverOptions();
   }
 
   /**
@@ -109,7 +119,8 @@ export class Balancer implements Runtime, ListenerHandler {
     this.health = new HealthChecker(this);
     try {
       for (const addr of this.config.listen) {
-        const l = new Listener(addr, tls, this);
+        const l = new Listener(addr, tls, this, { acceptProxy: this.config.acceptProxy, handshakeTimeout: this.config.peekTimeout });
+        if (l.tlsServer && this.tlsTerminator) this.tlsTerminator.attach(l.tlsServer);
         await l.listen();
         this.listeners.push(l);
       }
@@ -123,6 +134,7 @@ export class Balancer implements Runtime, ListenerHandler {
       throw err;
     }
     this.health.start();
+    if (this.config.backendTlsInsecure) this.loggers.log.warn({ setting: 'backendTlsInsecure' }, 'backend certificates are not verified (--backend-tls-insecure)');
   }
 
   /** Log the start-up lines (SPEC section 3): once ready, whatever the log level. */
@@ -149,18 +161,58 @@ export class Balancer implements Runtime, ListenerHandler {
     this.connectionsTotal++;
     this.connectionsActive++;
     listener.stats.active++;
-    this.dispatch(socket, listener, this.pool);
+    if (this.peekStage.needed(listener)) this.peekStage.run(socket, listener);
+    else this.dispatch(socket, listener, this.pool);
   }
 
   /**
    * Hand a client to its exchange stage: the L4 tunnel session, or the L7
    * HTTP session with --mode l7. Peek stages (PROXY header, TLS ClientHello
-   * in passthrough) run before this and may pass the pool they routed to.
+   * in passthrough) run before this and may pass the pool they routed to,
+   * the client IP (the PROXY header's source, else the socket peer) and
+   * what they learnt (`facts`: client port, PROXY header, server name).
    */
-  dispatch(socket: Socket, listener: Listener, pool: Pool): void {
-    const s = new L4Session(this, socket, listener.stats, pool);
+  dispatch(socket: Socket, listener: Listener, pool: Pool, clientIp?: string, facts?: ClientFacts, startedAt?: number): void {
+    if (this.config.mode === 'l7') {
+      this.l7 ??= new L7Context(this, (name, seconds) => observeRequestDuration(this, name, seconds));
+      const h = new L7Session(this.l7, socket, listener.stats, clientIp ?? facts?.ip, startedAt);
+      this.sessions.add(h);
+      h.start();
+      return;
+    }
+    if (clientIp !== undefined && facts === undefined) facts = { ip: clientIp, port: socket.remotePort ?? 0, proxy: null, serverName: null };
+    const s = new L4Session(this, socket, listener.stats, pool, facts, startedAt);
     this.sessions.add(s);
     s.start();
+  }
+
+  /** The peek stage gave up on a client (SPEC section 3 `proxy-error`, `tls-error`). */
+  peekFailed(socket: Socket, listener: Listener, end: SessionEnd, clientIp: string, startedAt: number, reason: string): void {
+    this.connectionsActive--;
+    listener.stats.active--;
+    if (end === 'proxy-error') listener.stats.proxyErrors++;
+    else if (end === 'tls-error' && !listener.tls) listener.stats.tlsFailures++;
+    socket.on('error', noop);
+    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ end, reason, listener: listener.stats.address }, 'peek failed');
+    if (this.config.accessLog) {
+      const peer = normalizeIp(socket.remoteAddress);
+      this.loggers.always.info(
+        { client: formatHostPort(peer, socket.remotePort ?? 0), client_ip: clientIp, backend: null, bytes_in: 0, bytes_out: 0, duration_ms: Date.now() - startedAt, retries: 0, end },
+        'connection',
+      );
+    }
+    socket.destroy();
+    if (this.draining && this.sessions.size === 0 && this.drainResolve) this.drainResolve();
+  }
+
+  /** Where and how the health checker reaches `b`: upstream TLS and a PROXY header when configured. */
+  probeTarget(b: Backend): ProbeTarget {
+    const t: ProbeTarget = { host: b.host, port: b.port };
+    const tls = upstreamTlsOptions(this.config, b);
+    if (tls) t.tls = tls;
+    const header = checkProxyHeader(this.config, b);
+    if (header) t.proxyHeader = header;
+    return t;
   }
 
   onTlsError(err: Error, socket: TLSSocket | null, listener: Listener): void {
@@ -182,7 +234,7 @@ export class Balancer implements Runtime, ListenerHandler {
 
   // ---- Runtime ----
 
-  enqueue(s: L4Session): boolean {
+  enqueue(s: QueuedClient): boolean {
     const q = this.queues.get(s.pool)!;
     if (q.length >= this.config.maxQueue) return false;
     q.push(s);
@@ -194,7 +246,7 @@ export class Balancer implements Runtime, ListenerHandler {
     return this.queues.get(pool)?.length ?? 0;
   }
 
-  dequeue(s: L4Session): void {
+  dequeue(s: QueuedClient): void {
     this.queues.get(s.pool)?.remove(s);
   }
 
@@ -215,7 +267,9 @@ export class Balancer implements Runtime, ListenerHandler {
   wake(pool: Pool): void {
     const q = this.queues.get(pool);
     if (!q) return;
-    while (q.length > 0 && pool.hasFreeSlot()) {
+    // Free slots serve the oldest waiters; an empty eligible set (all drained,
+    // disabled or removed) ends every waiter at once with `no-backend`.
+    while (q.length > 0 && (pool.hasFreeSlot() || pool.eligible.length === 0)) {
       const s = q.first!;
       s.choose();
       if (s.queued) break;
@@ -292,7 +346,7 @@ export class Balancer implements Runtime, ListenerHandler {
     this.rampTimer.unref();
   }
 
-  sessionEnded(s: L4Session, reason: SessionEnd): void {
+  sessionEnded(s: ClientSession, reason: SessionEnd): void {
     this.sessions.delete(s);
     this.connectionsActive--;
     s.listener.active--;
@@ -356,7 +410,7 @@ export class Balancer implements Runtime, ListenerHandler {
    */
   reload(next: Config): void {
     const old = this.config;
-    const restart: Array<keyof Config> = ['listen', 'mode', 'tlsCert', 'tlsKey', 'tlsMinVersion', 'admin', 'logLevel'];
+    const restart: Array<keyof Config> = ['listen', 'mode', 'tlsCert', 'tlsKey', 'tlsMinVersion', 'admin', 'logLevel', 'acceptProxy', 'tlsClientCa', 'alpn', 'tlsCiphers', 'workers'];
     const kept: Partial<Record<keyof Config, unknown>> = {};
     for (const k of restart) {
       if (JSON.stringify(old[k]) !== JSON.stringify(next[k])) {
@@ -366,16 +420,9 @@ export class Balancer implements Runtime, ListenerHandler {
     }
     this.config = Object.freeze({ ...next, ...kept }) as Config;
     const c = this.config;
-    // certificate files are re-read in place
-    if (c.tlsCert !== null && c.tlsKey !== null) {
-      try {
-        const cert = readFileSync(c.tlsCert);
-        const key = readFileSync(c.tlsKey);
-        for (const l of this.listeners) if (l.tls) (l.server as import('node:tls').Server).setSecureContext({ cert, key, minVersion: c.tlsMinVersion });
-      } catch (err) {
-        this.loggers.log.error({ err: (err as Error).message }, 'certificate reload failed; keeping the old certificate');
-      }
-    }
+    // certificate files (the default pair and the SNI set) are re-read in place
+    this.tlsTerminator?.reload(c);
+    clearUpstreamTlsCache();
     const wantedPools = new Set(c.pools.map((p) => p.name));
     for (const spec of c.pools) {
       const pool = this.pools.get(spec.name) ?? this.addPool({ name: spec.name, strategy: spec.strategy, backends: [] });
@@ -402,7 +449,7 @@ export class Balancer implements Runtime, ListenerHandler {
     for (const bs of spec.backends) {
       wanted.add(bs.name);
       let b = byName.get(bs.name);
-      if (b && (b.host !== bs.host || b.port !== bs.port)) {
+      if (b && (b.host !== bs.host || b.port !== bs.port || b.sendProxy !== bs.sendProxy || JSON.stringify(b.tls) !== JSON.stringify(bs.tls))) {
         // same name, new address: the old one drains, a new one takes its place
         b.removed = true;
         if (b.active > 0) list.push(b);
@@ -440,9 +487,11 @@ export class Balancer implements Runtime, ListenerHandler {
     this.draining = true;
     for (const l of this.listeners) l.close();
     this.health?.stop();
+    this.tlsTerminator?.stop();
     for (const t of this.circuitTimers) clearTimeout(t);
     if (this.rampTimer) clearTimeout(this.rampTimer);
     this.loggers.log.info({ connections: this.sessions.size, drain_timeout_ms: this.config.drainTimeout }, 'draining');
+    this.l7?.drain(this.sessions);
     if (this.sessions.size > 0) {
       await new Promise<void>((resolve) => {
         this.drainResolve = resolve;

@@ -12,6 +12,20 @@ import { buildConfig } from './config/load.js';
 import { LbError, UsageError } from './core/errors.js';
 import { Balancer } from './balancer.js';
 import type { Config } from './config/types.js';
+import { ConfigWatcher } from './config/watch.js';
+import cluster from 'node:cluster';
+import { Primary } from './workers/primary.js';
+import { runWorker } from './workers/worker.js';
+import type { Loggers } from './logger.js';
+
+/** What the CLI runs: a Balancer (one process) or a workers Primary. */
+interface Service {
+  readonly loggers: Loggers;
+  start(): Promise<void>;
+  logReady(): void;
+  reload(next: Config): void;
+  shutdown(): Promise<void>;
+}
 
 const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -86,6 +100,8 @@ function runCheck(argv: string[]): never {
 
 /** Entry point used by bin/lb4. */
 export async function main(argv: string[]): Promise<void> {
+  // a --workers child: its settings come from the primary over IPC
+  if (cluster.isWorker) process.exit(await runWorker());
   if (argv[0] === 'check') runCheck(argv.slice(1));
   const cli = parseArgs('lb4', argv, (p) => {
     p.version(VERSION, '-V, --version', 'print the version')
@@ -99,9 +115,12 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof UsageError) usageFail(err.message);
     throw err;
   }
-  const lb = new Balancer(config);
+  // One process (--workers 1), or the primary of a node:cluster of workers
+  // (src/workers/): both run, reload and drain through the same calls.
+  const lb: Service = config.workers > 1 ? new Primary(config) : new Balancer(config);
   const log = lb.loggers.log;
 
+  let watcher: ConfigWatcher | null = null;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -110,6 +129,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     stopping = true;
+    watcher?.close();
     log.info({ signal }, 'shutting down');
     lb.shutdown().then(
       () => lb.loggers.flush().then(() => process.exit(0)),
@@ -119,21 +139,40 @@ export async function main(argv: string[]): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
+  /** Re-read --config (SIGHUP or --watch-config); an invalid file keeps the running settings. */
+  const reload = (trigger: string) => {
+    if (stopping) return;
     if (config.config === null) {
-      log.warn('SIGHUP ignored: no --config file to re-read');
+      log.warn(`${trigger} ignored: no --config file to re-read`);
+      return;
+    }
+    let next: Config;
+    try {
+      next = buildConfig({ cli, env: process.env })!;
+    } catch (err) {
+      log.error({ err: (err as Error).message, file: config.config, trigger }, 'config reload failed; keeping the running settings');
+      return;
+    }
+    lb.reload(next);
+    config = next;
+    setWatch(config.watchConfig);
+  };
+  const setWatch = (on: boolean) => {
+    if (on === (watcher !== null) || config.config === null) return;
+    if (!on) {
+      watcher!.close();
+      watcher = null;
       return;
     }
     try {
-      const next = buildConfig({ cli, env: process.env })!;
-      lb.reload(next);
-      config = next;
+      watcher = new ConfigWatcher(config.config, () => reload('watch'), (err) => log.error({ err: err.message, file: config.config }, 'config watch failed'));
     } catch (err) {
-      log.error({ err: (err as Error).message, file: config.config }, 'config reload failed; keeping the running settings');
+      log.error({ err: (err as Error).message, file: config.config }, 'config watch failed');
     }
-  });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => reload('SIGHUP'));
   // A bug must not take every connection down with it: log and keep serving.
   process.on('uncaughtException', (err) => log.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection'));
@@ -148,5 +187,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
+  // the watcher is part of being ready: on before the start-up lines
+  setWatch(config.watchConfig);
   lb.logReady();
 }

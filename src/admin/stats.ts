@@ -7,6 +7,7 @@
 import type { Balancer } from '../balancer.js';
 import type { Backend } from '../core/backend.js';
 import { VERSION } from './metrics.js';
+import { latencySummary } from '../l7/latency.js';
 
 export interface BackendStatsJson {
   name: string;
@@ -43,6 +44,9 @@ export function backendStats(b: Backend, pool?: string): BackendStatsJson {
       duration_ms: b.check.lastDurationMs,
     },
     circuit: b.circuit.state,
+    // L7: final responses by status class, and a latency summary (null before the first request)
+    responses: { '1xx': b.responses[1], '2xx': b.responses[2], '3xx': b.responses[3], '4xx': b.responses[4], '5xx': b.responses[5] },
+    latency_ms: latencySummary(b),
   };
 }
 
@@ -63,6 +67,7 @@ export function buildStats(lb: Balancer): Record<string, unknown> {
       active: l.stats.active,
       rejected: l.stats.rejected,
       tls_failures: l.stats.tlsFailures,
+      proxy_errors: l.stats.proxyErrors,
     })),
     draining: lb.draining,
     version: VERSION,

@@ -3,12 +3,12 @@
  * config file > defaults), validate once, and freeze. Every problem becomes a
  * UsageError whose message names the flag, env variable or YAML path.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { UsageError } from '../core/errors.js';
 import { SETTINGS, SettingProblems, type SettingDef } from './schema.js';
-import type { Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
+import type { CertificateSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
 import type { BackendSpec } from './parse.js';
 
 export interface ConfigSources {
@@ -28,11 +28,14 @@ export function readConfigFile(path: string): Record<string, unknown> {
   }
   let data: unknown;
   try {
-    data = parseYaml(text, { prettyErrors: false });
+    // prettyErrors (the default) fills linePos; its message's own "at line
+    // L, column C:" suffix and excerpt are dropped for the FILE:L:C prefix
+    data = parseYaml(text);
   } catch (err) {
     const e = err as YAMLParseError;
     const line = e.linePos?.[0];
-    throw new UsageError(`${path}${line ? `:${line.line}:${line.col}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
+    const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new UsageError(`${path}${line ? `:${line.line}:${line.col}` : ''}: invalid YAML: ${msg}`);
   }
   if (data === null || data === undefined) return {};
   if (typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${path}: the top level must be a mapping of settings`);
@@ -40,7 +43,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 /** Settings that exist only in the config file (no flag, no env). */
-const FILE_ONLY_KEYS = ['pools', 'routes', 'sni', 'defaultPool'];
+const FILE_ONLY_KEYS = ['pools', 'routes', 'sni', 'defaultPool', 'certificates'];
 const FILE_KEYS = new Set([...SETTINGS.filter((s) => s.key !== 'config').map((s) => s.key as string), ...FILE_ONLY_KEYS]);
 
 function envValue(def: SettingDef, env: ConfigSources['env']): string | undefined {
@@ -142,6 +145,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
       }
     }
   }
+  checkTlsSettings(c, fail);
   if (c.pools.every((p) => p.backends.length === 0)) fail('no backends: give --backend HOST:PORT (or LB_BACKENDS, or backends: in --config)');
   const seen = new Set<string>();
   for (const p of c.pools) {
@@ -151,6 +155,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     }
   }
   if (c.mode === 'l4' && c.routes.length > 0) fail(`${c.config ?? 'config'}: routes: HTTP routes need --mode l7 (use sni: to route TLS by server name in l4)`);
+  if (c.watchConfig && c.config === null) fail('--watch-config: needs --config FILE (or LB_CONFIG)');
   if (c.mode === 'l4' && c.hashKey.kind !== 'ip') fail(`--hash-key: "${c.hashKey.kind}" needs --mode l7`);
   if (problems.length > 0) return null;
   return deepFreeze(c);
@@ -235,10 +240,58 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
       }
     }
   }
+  const certificates: CertificateSpec[] = [];
+  if (file.certificates !== undefined && file.certificates !== null) {
+    if (!Array.isArray(file.certificates)) fail(`${path}: certificates: expected a list of {cert, key}`);
+    else {
+      file.certificates.forEach((e: unknown, i: number) => {
+        const where = `${path}: certificates[${i}]`;
+        if (!isMap(e) || typeof e.cert !== 'string' || typeof e.key !== 'string') return fail(`${where}: expected {cert: FILE, key: FILE}`);
+        for (const k of Object.keys(e)) if (k !== 'cert' && k !== 'key') fail(`${where}.${k}: unknown certificate setting (known: cert, key)`);
+        certificates.push({ cert: e.cert, key: e.key });
+      });
+    }
+  }
+  out.certificates = certificates;
   out.pools = pools;
   out.defaultPool = defaultPool;
   out.routes = routes;
   out.sni = sni;
+}
+
+/** Files named by the TLS settings must be readable; termination-only settings need a certificate. */
+function checkTlsSettings(c: Config, fail: Fail): void {
+  const readable = (file: string, where: string) => {
+    try {
+      readFileSync(file);
+    } catch (err) {
+      fail(`${where}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const terminating = c.tlsCert !== null;
+  if (c.tlsClientCa !== null) readable(c.tlsClientCa, '--tls-client-ca');
+  if (c.backendTlsCa !== null) readable(c.backendTlsCa, '--backend-tls-ca');
+  c.certificates.forEach((e, i) => {
+    readable(e.cert, `certificates[${i}].cert`);
+    readable(e.key, `certificates[${i}].key`);
+  });
+  if (c.tlsCertDir !== null) {
+    try {
+      readdirSync(c.tlsCertDir);
+    } catch (err) {
+      fail(`--tls-cert-dir: cannot read ${c.tlsCertDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  if (!terminating) {
+    if (c.tlsCertDir !== null) fail('--tls-cert-dir: needs --tls-cert/--tls-key (the default certificate)');
+    if (c.certificates.length > 0) fail(`${c.config ?? 'config'}: certificates: needs --tls-cert/--tls-key (the default certificate)`);
+    if (c.tlsClientCa !== null) fail('--tls-client-ca: needs --tls-cert/--tls-key (lb4 must terminate TLS to check client certificates)');
+  }
+  for (const p of c.pools) {
+    for (const b of p.backends) {
+      if (b.tls && b.tls.ca !== null) readable(b.tls.ca, `${p.name === 'default' ? 'backends' : `pools.${p.name}.backends`}: ${b.name}.ca`);
+    }
+  }
 }
 
 function deepFreeze<T>(o: T): T {
@@ -260,5 +313,6 @@ export function describeConfig(c: Config): Record<string, unknown> {
   out.defaultPool = c.defaultPool;
   out.routes = c.routes;
   out.sni = c.sni;
+  out.certificates = c.certificates;
   return out;
 }

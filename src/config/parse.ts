@@ -99,9 +99,23 @@ export function parseHostPort(text: string, opts: { defaultHost?: string; allowZ
 
 export const BACKEND_NAME_RE = /^[A-Za-z0-9._:-]+$/;
 
+/** Upstream TLS of one backend (config file `tls: true`, `servername`, `ca`, `insecure`). */
+export interface BackendTlsSpec {
+  /** SNI and the name the certificate is checked against; default the backend host when it is a name. */
+  servername: string | null;
+  /** CA file; null = the global --backend-tls-ca, else the system CAs. */
+  ca: string | null;
+  /** Skip verification; null = the global --backend-tls-insecure. */
+  insecure: boolean | null;
+}
+
 export interface BackendSpec extends HostPort {
   name: string;
   weight: number;
+  /** PROXY version to send (0 = none); absent = the global --send-proxy. */
+  sendProxy?: 0 | 1 | 2;
+  /** Upstream TLS (false = plain); absent = the global --backend-tls. */
+  tls?: BackendTlsSpec | false;
 }
 
 /** `HOST:PORT[,weight=N][,name=ID]`. */

@@ -21,6 +21,7 @@ import {
 } from './parse.js';
 import type { Config, HashKey, HealthCheckSpec } from './types.js';
 import { parseCidr } from '../core/cidr.js';
+import { availableParallelism } from 'node:os';
 
 /** Where a value came from, for error messages: `--mode`, `LB_MODE`, or a YAML path. */
 export type Where = string;
@@ -90,20 +91,48 @@ const int = (min: number, max: number) => (v: unknown, w: Where) => wrap(w, () =
 const bool = (v: unknown, w: Where) => wrap(w, () => parseBoolean(typeof v === 'boolean' ? v : str(v, w)));
 const showDuration = (v: unknown) => formatDuration(v as number);
 
+const BACKEND_KEYS = ['address', 'weight', 'name', 'sendProxy', 'tls', 'servername', 'ca', 'insecure'];
+
+/** `v1`, `v2`, `1`, `2`, `off`/`false`/`none` (0). */
+export function parseProxyVersion(value: unknown, where: Where): 0 | 1 | 2 {
+  if (value === false || value === 0) return 0;
+  if (value === 1 || value === 2) return value;
+  const s = str(value, where).trim().toLowerCase();
+  if (s === 'v1' || s === '1') return 1;
+  if (s === 'v2' || s === '2') return 2;
+  if (s === 'off' || s === 'false' || s === 'no' || s === 'none' || s === '0') return 0;
+  throw new Error(`${where}: invalid PROXY protocol version "${s}" (use v1, v2 or off)`);
+}
+
 function parseBackendEntry(item: unknown, where: Where): BackendSpec {
   if (typeof item === 'string') return wrap(where, () => parseBackendSpec(item));
   if (item && typeof item === 'object' && !Array.isArray(item)) {
     const o = item as Record<string, unknown>;
     for (const k of Object.keys(o)) {
-      if (k !== 'address' && k !== 'weight' && k !== 'name') throw new Error(`${where}.${k}: unknown backend setting (known: address, weight, name)`);
+      if (!BACKEND_KEYS.includes(k)) throw new Error(`${where}.${k}: unknown backend setting (known: ${BACKEND_KEYS.join(', ')})`);
     }
     if (o.address === undefined) throw new Error(`${where}.address: missing`);
     const hp = wrap(`${where}.address`, () => parseHostPort(str(o.address, `${where}.address`)));
     const weight = o.weight === undefined ? 1 : wrap(`${where}.weight`, () => parseWeight(o.weight as string | number));
     const name = o.name === undefined ? `${hp.host}:${hp.port}` : wrap(`${where}.name`, () => parseBackendName(str(o.name, `${where}.name`)));
-    return { ...hp, weight, name };
+    const spec: BackendSpec = { ...hp, weight, name };
+    if (o.sendProxy !== undefined && o.sendProxy !== null) spec.sendProxy = parseProxyVersion(o.sendProxy, `${where}.sendProxy`);
+    const tlsSet = o.tls !== undefined && o.tls !== null;
+    const tlsOn = tlsSet ? bool(o.tls, `${where}.tls`) : undefined;
+    if (!tlsOn && (o.servername !== undefined || o.ca !== undefined || o.insecure !== undefined)) {
+      throw new Error(`${where}: servername, ca and insecure need tls: true`);
+    }
+    if (tlsOn === false) spec.tls = false;
+    else if (tlsOn === true) {
+      spec.tls = {
+        servername: o.servername === undefined ? null : str(o.servername, `${where}.servername`),
+        ca: o.ca === undefined ? null : str(o.ca, `${where}.ca`),
+        insecure: o.insecure === undefined ? null : bool(o.insecure, `${where}.insecure`),
+      };
+    }
+    return spec;
   }
-  throw new Error(`${where}: expected "HOST:PORT[,weight=N][,name=ID]" or {address, weight, name}`);
+  throw new Error(`${where}: expected "HOST:PORT[,weight=N][,name=ID]" or {address, weight, name, sendProxy, tls, servername, ca, insecure}`);
 }
 
 function parseHealthCheck(value: unknown, where: Where): HealthCheckSpec {
@@ -112,7 +141,7 @@ function parseHealthCheck(value: unknown, where: Where): HealthCheckSpec {
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as Record<string, unknown>;
     for (const k of Object.keys(o)) {
-      if (!['type', 'path', 'send', 'expect'].includes(k)) throw new Error(`${where}.${k}: unknown health check setting (known: type, path, send, expect)`);
+      if (!['type', 'path', 'send', 'expect', 'sendProxy'].includes(k)) throw new Error(`${where}.${k}: unknown health check setting (known: type, path, send, expect, sendProxy)`);
     }
     const type = str(o.type ?? 'tcp', `${where}.type`);
     if (type !== 'tcp' && type !== 'http' && type !== 'off') throw new Error(`${where}.type: must be tcp, http or off`);
@@ -121,7 +150,9 @@ function parseHealthCheck(value: unknown, where: Where): HealthCheckSpec {
     const send = o.send === undefined ? null : str(o.send, `${where}.send`);
     const expect = o.expect === undefined ? null : str(o.expect, `${where}.expect`);
     if (type !== 'tcp' && (send !== null || expect !== null)) throw new Error(`${where}: send/expect apply to tcp checks only`);
-    return { type, path: type === 'http' ? path : null, send, expect };
+    const out: { type: typeof type; path: string | null; send: string | null; expect: string | null; sendProxy?: boolean } = { type, path: type === 'http' ? path : null, send, expect };
+    if (o.sendProxy !== undefined && o.sendProxy !== null) out.sendProxy = bool(o.sendProxy, `${where}.sendProxy`);
+    return out;
   }
   const s = str(value, where).trim();
   const lower = s.toLowerCase();
@@ -138,6 +169,7 @@ function parseHealthCheck(value: unknown, where: Where): HealthCheckSpec {
 function showHealthCheck(v: unknown): unknown {
   const h = v as HealthCheckSpec;
   if (h.type === 'http') return `http:${h.path}`;
+  if (h.sendProxy !== undefined) return { type: h.type, path: h.path, send: h.send, expect: h.expect, sendProxy: h.sendProxy };
   if (h.type === 'tcp' && (h.send !== null || h.expect !== null)) return { type: 'tcp', send: h.send, expect: h.expect };
   return h.type;
 }
@@ -300,6 +332,49 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'headerTimeout', flag: '--header-timeout', arg: 'DUR', defaultText: '10s', help: 'l7: a request head must be complete this long after its first byte; else 408', parse: duration, show: showDuration },
   { key: 'serverTimeout', flag: '--server-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: wait this long for the first response byte; else 504', parse: duration, show: showDuration },
   { key: 'keepaliveTimeout', flag: '--keepalive-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: close an idle client connection between requests after this', parse: duration, show: showDuration },
+  { key: 'watchConfig', flag: '--watch-config', env: 'LB_WATCH_CONFIG', defaultText: 'off', help: 're-read --config when the file changes (debounced), as on SIGHUP', parse: bool },
+  {
+    key: 'workers', flag: '--workers', arg: 'N|auto', env: 'LB_WORKERS', defaultText: '1',
+    help: 'worker processes (node:cluster); auto = one per core; 1 = no cluster',
+    parse: (v, w) => {
+      const s = str(v, w).trim().toLowerCase();
+      if (s === 'auto') return availableParallelism();
+      return int(1, 256)(s, w);
+    },
+  },
+  // ---- TLS, SNI and the PROXY protocol (README "TLS, SNI and the PROXY protocol") ----
+  { key: 'acceptProxy', flag: '--accept-proxy', env: 'LB_ACCEPT_PROXY', defaultText: 'off', help: 'listeners require a PROXY protocol v1/v2 header (auto-detected) from --accept-proxy-from peers', parse: bool },
+  {
+    key: 'acceptProxyFrom', flag: '--accept-proxy-from', arg: 'CIDR', defaultText: '127.0.0.0/8 ::1/128', repeatable: true,
+    help: 'peers allowed to send a PROXY header (repeatable); others are closed',
+    parse: (v, w) => list(v, w).map(({ item, where }) => {
+      const s = str(item, where).trim();
+      wrap(where, () => parseCidr(s));
+      return s;
+    }),
+  },
+  { key: 'peekTimeout', flag: '--peek-timeout', arg: 'DUR', defaultText: '5s', help: 'a PROXY header or a passthrough ClientHello must arrive within this', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
+  { key: 'sniMaxBytes', flag: '--sni-max-bytes', arg: 'BYTES', defaultText: '16384', help: 'passthrough: most bytes read to find the ClientHello server name', parse: (v, w) => wrap(w, () => parseSize(v as string | number, 512, 1024 * 1024)) },
+  {
+    key: 'sendProxy', flag: '--send-proxy', arg: 'v1|v2', env: 'LB_SEND_PROXY', defaultText: null,
+    help: 'send a PROXY protocol header to every backend (a backend\'s own sendProxy wins)',
+    parse: (v, w) => { const n = parseProxyVersion(v, w); return n === 0 ? null : n; },
+  },
+  { key: 'backendTls', flag: '--backend-tls', defaultText: 'off', help: 'connect to every backend with TLS (a backend\'s own tls wins)', parse: bool },
+  { key: 'backendTlsInsecure', flag: '--backend-tls-insecure', defaultText: 'off', help: 'do not verify backend certificates (logged as a warning)', parse: bool },
+  { key: 'backendTlsCa', flag: '--backend-tls-ca', arg: 'FILE', defaultText: null, help: 'CA (PEM) that backend certificates are verified against; none = the system CAs', parse: (v, w) => str(v, w) },
+  { key: 'tlsCertDir', flag: '--tls-cert-dir', arg: 'DIR', defaultText: null, help: 'extra certificates chosen by SNI: DIR/NAME.crt with DIR/NAME.key (re-read on SIGHUP)', parse: (v, w) => str(v, w) },
+  {
+    key: 'alpn', flag: '--alpn', arg: 'LIST', defaultText: null, repeatable: true, help: 'ALPN protocols offered when terminating TLS, comma separated, in preference order (l7 default: http/1.1)',
+    parse: (v, w) => {
+      const items = (Array.isArray(v) ? v.map((x) => str(x, w)) : [str(v, w)]).flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x.length > 0);
+      for (const x of items) if (x.length > 255 || /[\s,]/.test(x)) throw new Error(`${w}: invalid ALPN protocol "${x}"`);
+      return items;
+    },
+  },
+  { key: 'tlsClientCa', flag: '--tls-client-ca', arg: 'FILE', defaultText: null, help: 'require client certificates signed by this CA (mTLS)', parse: (v, w) => str(v, w) },
+  { key: 'tlsCiphers', flag: '--tls-ciphers', arg: 'LIST', defaultText: 'ECDHE+AESGCM:ECDHE+CHACHA20', help: 'OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are all AEAD)', parse: (v, w) => { const s = str(v, w).trim(); if (s.length === 0) throw new Error(`${w}: empty cipher list`); return s; } },
+  { key: 'tlsTicketRotation', flag: '--tls-ticket-rotation', arg: 'DUR', defaultText: '1h', help: 'rotate the TLS session ticket key this often (0 = never)', parse: duration, show: showDuration },
 ];
 
 export const SETTINGS_BY_KEY: ReadonlyMap<string, SettingDef> = new Map(SETTINGS.map((s) => [s.key, s]));

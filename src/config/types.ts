@@ -14,6 +14,21 @@ export interface HealthCheckSpec {
   readonly send: string | null;
   /** `tcp`: optional text the reply must contain (config file only). */
   readonly expect: string | null;
+  /**
+   * Send a PROXY header with each check (config `healthCheck: {sendProxy}`):
+   * true = always, false = never, absent = when the backend gets one (SPEC:
+   * HAProxy `check-send-proxy`). A check sends v2 LOCAL or v1 UNKNOWN.
+   */
+  readonly sendProxy?: boolean;
+}
+
+/** PROXY protocol version sent to backends; null = none. */
+export type ProxyVersion = 1 | 2;
+
+/** A certificate and its key for TLS termination (config `certificates:` or --tls-cert-dir). */
+export interface CertificateSpec {
+  readonly cert: string;
+  readonly key: string;
 }
 
 export type HashKey =
@@ -85,9 +100,42 @@ export interface Config {
   readonly headerTimeout: number;
   readonly serverTimeout: number;
   readonly keepaliveTimeout: number;
+  /** Re-read `config` when the file changes (--watch-config). */
+  readonly watchConfig: boolean;
+  /** Worker processes; 1 = no cluster (--workers; `auto` resolved to the core count). */
+  readonly workers: number;
   /** Every pool, the default one (`defaultPool`) included. */
   readonly pools: readonly PoolSpec[];
   readonly defaultPool: string;
   readonly routes: readonly RouteSpec[];
   readonly sni: readonly SniRouteSpec[];
+  // ---- TLS, SNI and the PROXY protocol ----
+  /** Listeners require a PROXY v1/v2 header from a trusted peer. */
+  readonly acceptProxy: boolean;
+  /** CIDRs whose PROXY headers are believed (default loopback). */
+  readonly acceptProxyFrom: readonly string[];
+  /** Bound on reading a PROXY header or a ClientHello (passthrough SNI). */
+  readonly peekTimeout: number;
+  /** Bound in bytes on a peeked ClientHello. */
+  readonly sniMaxBytes: number;
+  /** PROXY header sent to every backend (a backend's own `sendProxy` wins); null = none. */
+  readonly sendProxy: ProxyVersion | null;
+  /** Connect to every backend with TLS (a backend's own `tls` wins). */
+  readonly backendTls: boolean;
+  /** Do not verify backend certificates (logged as a warning). */
+  readonly backendTlsInsecure: boolean;
+  /** CA file for backend certificates (default: the system CAs). */
+  readonly backendTlsCa: string | null;
+  /** Directory of NAME.crt/NAME.key pairs served by SNI. */
+  readonly tlsCertDir: string | null;
+  /** Extra certificates served by SNI (config file `certificates:`). */
+  readonly certificates: readonly CertificateSpec[];
+  /** ALPN protocols offered when terminating TLS (l7: http/1.1). */
+  readonly alpn: readonly string[];
+  /** Require client certificates signed by this CA (mTLS). */
+  readonly tlsClientCa: string | null;
+  /** OpenSSL cipher list for TLS 1.2. */
+  readonly tlsCiphers: string;
+  /** Session ticket key rotation period (0 = never rotate). */
+  readonly tlsTicketRotation: number;
 }

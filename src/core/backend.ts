@@ -5,7 +5,7 @@
  */
 import type { BackendView } from './pickers/picker.js';
 import { CheckState, Circuit } from './health.js';
-import { formatHostPort } from '../config/parse.js';
+import { formatHostPort, type BackendTlsSpec } from '../config/parse.js';
 
 export type BackendState = 'up' | 'down' | 'draining' | 'disabled';
 export type AdminState = 'enabled' | 'draining' | 'disabled';
@@ -15,6 +15,10 @@ export interface BackendInit {
   readonly host: string;
   readonly port: number;
   readonly weight: number;
+  /** PROXY version to send (0 = none); absent = the global setting. */
+  readonly sendProxy?: 0 | 1 | 2;
+  /** Upstream TLS (false = plain); absent = the global setting. */
+  readonly tls?: BackendTlsSpec | false;
 }
 
 export class Backend implements BackendView {
@@ -51,6 +55,10 @@ export class Backend implements BackendView {
   readonly responses = [0, 0, 0, 0, 0, 0];
   /** Position in the pool's current snapshot, or -1 when not in it. */
   slot = -1;
+  /** PROXY version this backend asked for in the config (0 = none); undefined = the global setting. */
+  readonly sendProxy: 0 | 1 | 2 | undefined;
+  /** Upstream TLS this backend asked for; undefined = the global setting. */
+  readonly tls: BackendTlsSpec | false | undefined;
 
   constructor(init: BackendInit) {
     this.name = init.name;
@@ -59,6 +67,8 @@ export class Backend implements BackendView {
     this.address = formatHostPort(init.host, init.port);
     this.configWeight = init.weight;
     this.weight = init.weight;
+    this.sendProxy = init.sendProxy;
+    this.tls = init.tls;
   }
 
   /** Health says usable: the active checks say up and the passive circuit is closed. */

@@ -70,7 +70,7 @@ export class HealthChecker {
     if (this.stopped || slot.running || this.slots.get(b) !== slot) return;
     slot.running = true;
     const c = this.lb.config;
-    const result = await probe({ host: b.host, port: b.port }, c.healthCheck, c.healthTimeout);
+    const result = await probe(this.lb.probeTarget(b), c.healthCheck, c.healthTimeout);
     slot.running = false;
     if (this.stopped || this.slots.get(b) !== slot) return;
     this.lb.onCheckResult(b, result);

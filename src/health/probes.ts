@@ -17,6 +17,8 @@ export interface ProbeTarget {
   port: number;
   /** When set, connect with TLS using these options. */
   tls?: ConnectionOptions;
+  /** When set, written first, in clear, before TLS or the check's bytes (PROXY v2 LOCAL / v1 UNKNOWN). */
+  proxyHeader?: Buffer;
 }
 
 export interface ProbeResult {
@@ -55,14 +57,30 @@ export function probe(target: ProbeTarget, spec: HealthCheckSpec, timeoutMs: num
         finish(true, 'ok');
       }
     };
-    if (target.tls) {
+    if (target.proxyHeader) {
+      const header = target.proxyHeader;
+      const raw = netConnect({ host: target.host, port: target.port }, () => {
+        raw.write(header);
+        if (!target.tls) return onConnected();
+        const secure = tlsConnect({ ...target.tls, socket: raw }, onConnected);
+        secure.setEncoding('latin1');
+        secure.on('error', (err: NodeJS.ErrnoException) => finish(false, `connect ${err.code ?? err.message}`));
+        secure.on('data', onData);
+        secure.on('end', onEnd);
+        raw.removeListener('data', onData);
+        raw.removeListener('end', onEnd);
+        socket = secure;
+        raw.on('close', () => secure.destroy());
+      });
+      socket = raw;
+    } else if (target.tls) {
       socket = tlsConnect({ host: target.host, port: target.port, ...target.tls }, onConnected);
     } else {
       socket = netConnect({ host: target.host, port: target.port }, onConnected);
     }
     socket.setEncoding('latin1');
     socket.on('error', (err: NodeJS.ErrnoException) => finish(false, `connect ${err.code ?? err.message}`));
-    socket.on('data', (chunk: string) => {
+    const onData = (chunk: string) => {
       reply += chunk;
       if (spec.type === 'http') {
         const eol = reply.indexOf('\r\n');
@@ -78,11 +96,13 @@ export function probe(target: ProbeTarget, spec: HealthCheckSpec, timeoutMs: num
         if (reply.includes(spec.expect)) finish(true, 'ok');
         else if (reply.length > MAX_REPLY) finish(false, 'unexpected reply');
       }
-    });
-    socket.on('end', () => {
+    };
+    const onEnd = () => {
       if (spec.type === 'http') finish(false, 'connection closed before the status line');
       else if (spec.expect !== null) finish(false, 'unexpected reply');
       else finish(true, 'ok');
-    });
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
   });
 }

@@ -4,7 +4,7 @@
  * connection handler chosen once at start-up (house rule 3).
  */
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
 import { ListenError } from '../core/errors.js';
 import type { HostPort } from '../config/parse.js';
 import { formatHostPort } from '../config/parse.js';
@@ -24,14 +24,44 @@ export class Listener {
   readonly stats: ListenerStats;
   readonly server: Server;
   readonly tls: boolean;
+  /** Clients must send a PROXY header first (--accept-proxy). */
+  readonly acceptProxy: boolean;
+  /**
+   * TLS is terminated after the peek stage (--accept-proxy with a
+   * certificate): `server` is a plain net.Server handing raw sockets to
+   * onClient, and the peek stage calls startTls() once the PROXY header is read.
+   */
+  readonly deferredTls: boolean;
+  /** The tls.Server doing the handshakes (listening itself, or fed by startTls()), or null. */
+  readonly tlsServer: TlsServer | null = null;
   private readonly handler: ListenerHandler;
+  private readonly pendingTls = new WeakMap<Socket, (err: Error | null, socket: TLSSocket | null) => void>();
 
-  constructor(address: HostPort, tlsOptions: TlsOptions | null, handler: ListenerHandler) {
+  /**
+   * `opts.acceptProxy`: clients start with a PROXY header (deferred TLS when
+   * there is a certificate); `opts.handshakeTimeout`: bound on a deferred TLS
+   * handshake (--peek-timeout), since such a client is already counted.
+   */
+  constructor(address: HostPort, tlsOptions: TlsOptions | null, handler: ListenerHandler, opts: { acceptProxy?: boolean; handshakeTimeout?: number } = {}) {
     this.address = address;
     this.tls = tlsOptions !== null;
+    this.acceptProxy = opts.acceptProxy === true;
+    this.deferredTls = this.tls && this.acceptProxy;
     this.stats = new ListenerStats(formatHostPort(address.host, address.port), this.tls);
     this.handler = handler;
-    if (tlsOptions) {
+    if (tlsOptions && this.deferredTls) {
+      // Never listens: raw sockets are handed to it with emit('connection')
+      // after their PROXY header was read. Node's TLS wrap first reads what
+      // the raw socket still buffers (the unshifted ClientHello).
+      const server = createTlsServer({ ...tlsOptions, allowHalfOpen: true, handshakeTimeout: opts.handshakeTimeout ?? 120_000 });
+      server.on('secureConnection', (socket: TLSSocket) => this.tlsDone(socket, null));
+      server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+        this.stats.tlsFailures++;
+        this.tlsDone(socket, err);
+      });
+      this.tlsServer = server;
+      this.server = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    } else if (tlsOptions) {
       const server = createTlsServer({ ...tlsOptions, allowHalfOpen: true });
       server.on('secureConnection', (socket: TLSSocket) => this.accept(socket));
       server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -39,9 +69,32 @@ export class Listener {
         handler.onTlsError(err, socket, this);
       });
       this.server = server;
+      this.tlsServer = server;
     } else {
       this.server = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     }
+  }
+
+  /**
+   * Run the TLS handshake on a raw socket accepted by this listener (deferred
+   * TLS). `done` gets the TLS socket, or the handshake error.
+   */
+  startTls(raw: Socket, done: (err: Error | null, socket: TLSSocket | null) => void): void {
+    this.pendingTls.set(raw, done);
+    this.tlsServer!.emit('connection', raw);
+  }
+
+  private tlsDone(socket: TLSSocket, err: Error | null): void {
+    // the TLS socket wraps the raw one we handed over (`_parent`, Node internals)
+    const raw = (socket as unknown as { _parent?: Socket })._parent;
+    const done = raw ? this.pendingTls.get(raw) : undefined;
+    if (!done) {
+      if (err) this.handler.onTlsError(err, socket, this);
+      else socket.destroy();
+      return;
+    }
+    this.pendingTls.delete(raw!);
+    done(err, err ? null : socket);
   }
 
   private accept(socket: Socket): void {

@@ -14,6 +14,7 @@ import { Tunnel, type TunnelEnd, type TunnelOwner } from './tunnel.js';
 import type { Runtime, ListenerStats } from '../runtime.js';
 import type { Pool } from '../core/pool.js';
 import { formatHostPort } from '../config/parse.js';
+import { proxyHeaderToSend, upstreamTlsOptions, type ClientFacts } from './upstream.js';
 
 export type SessionEnd = TunnelEnd | 'no-backend' | 'queue-timeout' | 'queue-full' | 'max-conns' | 'proxy-error' | 'tls-error';
 
@@ -31,8 +32,10 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
   readonly startedAt: number;
   /** The socket peer, `ip:port`. */
   readonly clientAddress: string;
-  /** The IP used for hashing and logs (after PROXY protocol, when it lands). */
+  /** The IP used for hashing and logs (after PROXY protocol). */
   clientIp: string;
+  /** What the peek stage learnt about the client (PROXY header, server name). */
+  readonly facts: ClientFacts;
   retries = 0;
   private attemptNo = 0;
   private avoid: Backend | null = null;
@@ -46,14 +49,16 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
   qNext: Queued | null = null;
   queued = false;
 
-  constructor(rt: Runtime, client: Socket, listener: ListenerStats, pool: Pool) {
+  constructor(rt: Runtime, client: Socket, listener: ListenerStats, pool: Pool, facts?: ClientFacts, startedAt?: number) {
     this.rt = rt;
     this.client = client;
     this.listener = listener;
     this.pool = pool;
-    this.startedAt = Date.now();
-    this.clientIp = normalizeIp(client.remoteAddress);
-    this.clientAddress = formatHostPort(this.clientIp, client.remotePort ?? 0);
+    this.startedAt = startedAt ?? Date.now();
+    const peerIp = normalizeIp(client.remoteAddress);
+    this.clientAddress = formatHostPort(peerIp, client.remotePort ?? 0);
+    this.facts = facts ?? { ip: peerIp, port: client.remotePort ?? 0, proxy: null, serverName: null };
+    this.clientIp = this.facts.ip;
     this.onClientGone = this.onClientGone.bind(this);
     this.onClientError = this.onClientError.bind(this);
     this.onQueueTimeout = this.onQueueTimeout.bind(this);
@@ -74,7 +79,8 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
     if (this.finished) return;
     const b = this.pool.pick(this.key, this.attemptNo, this.avoid);
     if (b === null) {
-      if (this.pool.lastPickFull && !this.queued) {
+      if (this.pool.lastPickFull) {
+        if (this.queued) return; // still full: stay in the queue
         if (this.rt.enqueue(this)) {
           this.queueTimer = setTimeout(this.onQueueTimeout, this.rt.config.queueTimeout);
           return;
@@ -82,14 +88,21 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
         this.finish('queue-full');
         return;
       }
-      if (this.queued) return; // still full: stay in the queue
+      // Nothing to try (SPEC section 4), also for a client that was waiting
+      // when the last eligible backend was drained, disabled or removed.
+      if (this.queued) this.rt.dequeue(this);
+      this.clearQueueTimer();
       this.finish('no-backend');
       return;
     }
     if (this.queued) this.rt.dequeue(this);
     this.clearQueueTimer();
     this.backend = b;
-    this.connecting = new ConnectAttempt(b, this.rt.config.connectTimeout, this);
+    const c = this.rt.config;
+    this.connecting = new ConnectAttempt(b, c.connectTimeout, this, {
+      proxyHeader: proxyHeaderToSend(c, b, this.client, this.facts),
+      tls: upstreamTlsOptions(c, b),
+    });
   }
 
   onBackendConnect(socket: Socket, attempt: ConnectAttempt): void {
@@ -117,6 +130,25 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
       return;
     }
     this.finish('no-backend');
+  }
+
+  /**
+   * Stop the connect in flight and give its slot back (the client left, or
+   * shutdown). When that connect was a half-open circuit's one trial, the
+   * trial is undecided: free the trial slot so the next client can make it.
+   * Otherwise the backend would stay out for good when no active check can
+   * close the circuit (--health-check off), against SPEC section 4.
+   */
+  private abandonConnect(): void {
+    const attempt = this.connecting!;
+    const b = attempt.backend;
+    attempt.abort();
+    this.connecting = null;
+    if (b.circuit.state === 'half-open' && b.circuit.trialInFlight) {
+      b.circuit.trialInFlight = false;
+      this.pool.rebuild();
+    }
+    this.rt.release(this.pool, b); // also wakes queued clients, who may now take the trial
   }
 
   onTunnelEnd(tunnel: Tunnel, reason: TunnelEnd): void {
@@ -147,11 +179,8 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
   private onClientGone(): void {
     if (this.tunnel || this.finished) return;
     if (this.connecting) {
-      const b = this.connecting.backend;
-      this.connecting.abort();
-      this.connecting = null;
+      this.abandonConnect();
       this.backend = null;
-      this.rt.release(this.pool, b);
     }
     if (this.queued) this.rt.dequeue(this);
     this.clearQueueTimer();
@@ -165,12 +194,7 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
       this.tunnel.destroy(reason as TunnelEnd);
       return;
     }
-    if (this.connecting) {
-      const b = this.connecting.backend;
-      this.connecting.abort();
-      this.connecting = null;
-      this.rt.release(this.pool, b);
-    }
+    if (this.connecting) this.abandonConnect();
     if (this.queued) this.rt.dequeue(this);
     this.clearQueueTimer();
     this.finish(reason);

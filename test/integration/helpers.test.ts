@@ -132,13 +132,15 @@ t.test('sink hashes what it receives', async (t) => {
 });
 
 t.test('sink streams random data with backpressure', async (t) => {
-  const n = 4 * 1024 * 1024 + 5;
+  // Large enough that loopback socket buffers (several MiB with autotuning)
+  // cannot absorb it all while the client is paused.
+  const n = 48 * 1024 * 1024 + 5;
   const sink = await sinkBackend({ writeOnConnect: n });
   t.teardown(() => sink.close());
   const c = await connect(sink.port);
   // A slow reader first: the sink must wait (backpressure), not buffer it all.
   c.pause();
-  const conn = await sink.waitForDone(0, 100).catch(() => sink.conns[0]);
+  const conn = await sink.waitForDone(0, 300).catch(() => sink.conns[0]);
   t.ok(conn, 'connection recorded');
   t.ok(conn!.bytesSent < n, `sink held back while the client did not read (${conn!.bytesSent} of ${n})`);
   c.resume();

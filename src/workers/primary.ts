@@ -1,0 +1,499 @@
+/**
+ * The `--workers N` primary: N worker processes (node:cluster) serve the
+ * clients; the primary serves the operator.
+ *
+ * Design:
+ * - **Listening.** Each worker binds the configured listeners; node:cluster
+ *   makes the primary own one listening handle per address and hand
+ *   accepted connections to the workers round robin (cluster's default
+ *   scheduling on Linux, kept: it spreads connections more evenly than
+ *   letting the workers race on accept()). With port 0 every worker gets the
+ *   same shared handle, so the port is read from the first worker's report.
+ * - **Start-up lines.** Workers print none; the primary prints one
+ *   `listening` line per listener and `admin listening` once every worker
+ *   reports it is listening (SPEC section 3). A worker that cannot bind fails
+ *   the start: one line on stderr, exit 1, like a single lb4.
+ * - **Health.** This class is a Balancer that never listens for clients: it
+ *   holds the same pools and backends (built from the same config), runs the
+ *   only HealthChecker, applies rise/fall, logs `backend up`/`backend down`,
+ *   and sends each verdict to every worker (protocol.ts `health`). Workers
+ *   keep their own passive circuit (it reacts to their own connects).
+ * - **Admin.** The admin server runs here, on this Balancer. Its backends
+ *   mirror the workers: before answering /stats, /health or /metrics the
+ *   primary asks every worker for its counters over IPC (1 s timeout: a
+ *   silent worker counts with its last answer) and writes the sums into its
+ *   own Backend and listener counters, so /stats, /metrics and the dashboard
+ *   render sums with their usual code. A backend is shown `down` when the
+ *   checks say so or its circuit is open in any worker. `/stats` adds a
+ *   `workers` array (id, pid, state, restarts, per-worker counters) and
+ *   `/stats?worker=ID` answers that worker's own document. Counters of a
+ *   worker that exited are kept (from its last answer; a periodic refresh
+ *   every 2 s bounds what a SIGKILL loses), so totals never go backwards.
+ *   POST drain/disable/enable applies here and is sent to every worker.
+ * - **Reload.** SIGHUP/--watch-config re-read the file in the primary (an
+ *   invalid file is logged once and changes nothing); the effective config
+ *   (restart-only settings kept) is sent to every worker, then the health
+ *   verdicts again.
+ * - **Shutdown.** SIGTERM/SIGINT: /health answers `draining`, every worker
+ *   gets `shutdown` and drains like a single lb4 (--drain-timeout); the
+ *   primary resolves once every worker has exited (SIGKILL for any still
+ *   there 5 s past the drain timeout), closes the admin server, and the CLI
+ *   exits 0.
+ * - **Crashes.** A worker that exits outside shutdown is logged
+ *   (`worker exited`, warn, with `code`/`signal`) and replaced under the
+ *   same id, at once the first time, then after 250 ms, 500 ms... up to
+ *   30 s while it keeps exiting (counted over the last minute), so a crash
+ *   loop does not spin.
+ * - **Per worker by design:** least-connections counts, the wait queue,
+ *   --max-conns, --backend-max-conns and the passive circuit (each worker
+ *   sees its own connections; see README "Operating lb4").
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Balancer } from '../balancer.js';
+import type { Config } from '../config/types.js';
+import type { Backend } from '../core/backend.js';
+import type { Pool } from '../core/pool.js';
+import type { CircuitState } from '../core/health.js';
+import { ListenError } from '../core/errors.js';
+import { AdminServer, sendJson } from '../admin/server.js';
+import { buildStats } from '../admin/stats.js';
+import { HealthChecker } from '../health/checker.js';
+import type { ProbeResult } from '../health/probes.js';
+import type { Listener } from '../l4/listener.js';
+import { ListenerStats } from '../runtime.js';
+import { formatHostPort } from '../config/parse.js';
+import { isFromWorker, type FromWorker, type HealthState, type ListenerReport, type ToWorker, type WorkerSnapshot } from './protocol.js';
+
+/** How long the primary waits for a worker's counters. */
+const STATS_TIMEOUT_MS = 1000;
+/** Background refresh of the mirrored counters (keeps exited workers' totals fresh). */
+const REFRESH_MS = 2000;
+/** Restart backoff: exits counted over this window... */
+const CRASH_WINDOW_MS = 60_000;
+/** ...delay after the second exit in the window, doubling, up to the max. */
+const RESTART_BASE_MS = 250;
+const RESTART_MAX_MS = 30_000;
+
+type SlotState = 'starting' | 'listening' | 'stopping' | 'exited';
+
+interface Slot {
+  readonly id: number;
+  worker: Worker | null;
+  pid: number;
+  state: SlotState;
+  startedAt: number;
+  restarts: number;
+  exits: number[];
+  restartTimer: NodeJS.Timeout | null;
+  /** The worker's last answer to `stats`. */
+  last: WorkerSnapshot | null;
+}
+
+/** Monotonic counters kept from exited workers. */
+interface Retired {
+  connections: number;
+  backends: Map<string, { total: number; failures: number; bytesIn: number; bytesOut: number; lastUsed: number; responses: number[] }>;
+  listeners: Array<{ accepted: number; rejected: number; tlsFailures: number }>;
+}
+
+const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export class Primary extends Balancer {
+  private readonly slots: Slot[] = [];
+  private readonly retired: Retired = { connections: 0, backends: new Map(), listeners: [] };
+  private reports: readonly ListenerReport[] | null = null;
+  private ready = false;
+  private stopping = false;
+  private startWait: { resolve: () => void; reject: (err: Error) => void } | null = null;
+  private allExited: (() => void) | null = null;
+  private reqSeq = 0;
+  private readonly pending = new Map<number, (s: WorkerSnapshot) => void>();
+  private refreshTimer: NodeJS.Timeout | null = null;
+
+  constructor(config: Config) {
+    super(config);
+    for (let id = 1; id <= config.workers; id++) {
+      this.slots.push({ id, worker: null, pid: 0, state: 'exited', startedAt: 0, restarts: 0, exits: [], restartTimer: null, last: null });
+    }
+  }
+
+  /**
+   * Start the admin server and the health checks, fork the workers, and
+   * resolve once every worker is listening. Rejects with a ListenError (and
+   * leaves nothing running) when the admin server or a worker cannot bind.
+   */
+  override async start(): Promise<void> {
+    this.health = new HealthChecker(this);
+    if (this.config.admin) {
+      this.admin = new AdminServer(this, this.config.admin);
+      await this.admin.listen();
+      this.frontAdmin(this.admin);
+    }
+    this.health.start();
+    cluster.setupPrimary({ serialization: 'advanced' });
+    cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
+    const ready = new Promise<void>((resolve, reject) => (this.startWait = { resolve, reject }));
+    for (const slot of this.slots) this.fork(slot);
+    try {
+      await ready;
+    } catch (err) {
+      this.stopping = true;
+      this.health.stop();
+      for (const s of this.slots) s.worker?.process.kill('SIGKILL');
+      await this.admin?.close();
+      throw err;
+    }
+    this.ready = true;
+    this.startWait = null;
+    this.refreshTimer = setInterval(() => void this.refresh(), REFRESH_MS);
+    this.refreshTimer.unref();
+  }
+
+  override logReady(): void {
+    for (const r of this.reports ?? []) this.loggers.always.info({ address: r.host, port: r.port, tls: r.tls, mode: this.config.mode }, 'listening');
+    if (this.admin) this.loggers.always.info({ address: this.config.admin!.host, port: this.admin.port }, 'admin listening');
+    this.loggers.log.info({ workers: this.slots.map((s) => ({ id: s.id, pid: s.pid })) }, 'workers listening');
+  }
+
+  // ---- workers ----
+
+  private fork(slot: Slot): void {
+    slot.restartTimer = null;
+    const w = cluster.fork();
+    slot.worker = w;
+    slot.pid = w.process.pid ?? 0;
+    slot.state = 'starting';
+    slot.startedAt = Date.now();
+    slot.last = null;
+    w.on('message', (m: unknown) => {
+      if (isFromWorker(m)) this.onMessage(slot, w, m);
+    });
+    // an IPC error (worker gone mid-send) must not take the primary down
+    w.on('error', (err) => this.loggers.log.debug({ worker: slot.id, err: err.message }, 'worker channel error'));
+  }
+
+  private send(slot: Slot, m: ToWorker): void {
+    const w = slot.worker;
+    if (w && w.isConnected()) w.send(m, undefined, noop);
+  }
+
+  private broadcast(m: ToWorker): void {
+    for (const s of this.slots) if (s.state === 'starting' || s.state === 'listening') this.send(s, m);
+  }
+
+  private onMessage(slot: Slot, w: Worker, m: FromWorker): void {
+    if (slot.worker !== w) return;
+    switch (m.t) {
+      case 'hello':
+        // a `shutdown` sent before the worker could hear it is sent again here
+        this.send(slot, this.stopping ? { t: 'shutdown' } : { t: 'start', id: slot.id, config: this.config, health: this.healthStates() });
+        return;
+      case 'listening':
+        if (this.stopping) return;
+        slot.state = 'listening';
+        this.reports ??= m.listeners;
+        if (this.listeners.length === 0) this.mirrorListeners(m.listeners);
+        if (this.ready) this.loggers.log.info({ worker: slot.id, worker_pid: slot.pid }, 'worker listening');
+        else if (this.slots.every((s) => s.state === 'listening')) this.startWait?.resolve();
+        return;
+      case 'listen-error':
+        if (!this.ready) this.startWait?.reject(new ListenError(m.message));
+        else this.loggers.log.error({ worker: slot.id, err: m.message }, 'worker cannot listen');
+        return;
+      case 'stats': {
+        const r = this.pending.get(m.req);
+        if (r) r(m.snapshot);
+        return;
+      }
+    }
+  }
+
+  private onExit(w: Worker, code: number | null, signal: string | null): void {
+    const slot = this.slots.find((s) => s.worker === w);
+    if (!slot) return;
+    slot.worker = null;
+    slot.state = 'exited';
+    this.retire(slot);
+    const info = { worker: slot.id, worker_pid: slot.pid, code, signal };
+    if (this.stopping) {
+      this.loggers.log.info(info, 'worker exited');
+      if (this.slots.every((s) => s.worker === null)) this.allExited?.();
+      return;
+    }
+    if (!this.ready) {
+      this.loggers.log.error(info, 'worker exited');
+      this.startWait?.reject(new ListenError(`worker ${slot.id} exited before listening (code ${code}, signal ${signal})`));
+      return;
+    }
+    const now = Date.now();
+    slot.exits = slot.exits.filter((t) => now - t < CRASH_WINDOW_MS);
+    slot.exits.push(now);
+    const n = slot.exits.length;
+    const delay = n <= 1 ? 0 : Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (n - 2));
+    this.loggers.log.warn({ ...info, restart_in_ms: delay }, 'worker exited');
+    slot.restarts++;
+    slot.restartTimer = setTimeout(() => {
+      if (!this.stopping) this.fork(slot);
+    }, delay);
+    slot.restartTimer.unref();
+  }
+
+  /** Keep an exited worker's monotonic counters (from its last answer). */
+  private retire(slot: Slot): void {
+    const s = slot.last;
+    slot.last = null;
+    if (!s) return;
+    const r = this.retired;
+    r.connections += s.connections.total;
+    for (const b of s.backends) {
+      let k = r.backends.get(b.name);
+      if (!k) r.backends.set(b.name, (k = { total: 0, failures: 0, bytesIn: 0, bytesOut: 0, lastUsed: 0, responses: [0, 0, 0, 0, 0, 0] }));
+      k.total += b.total;
+      k.failures += b.failures;
+      k.bytesIn += b.bytesIn;
+      k.bytesOut += b.bytesOut;
+      k.lastUsed = Math.max(k.lastUsed, b.lastUsed);
+      b.responses.forEach((v, i) => (k.responses[i] = (k.responses[i] ?? 0) + v));
+    }
+    s.listeners.forEach((l, i) => {
+      const k = (r.listeners[i] ??= { accepted: 0, rejected: 0, tlsFailures: 0 });
+      k.accepted += l.accepted;
+      k.rejected += l.rejected;
+      k.tlsFailures += l.tlsFailures;
+    });
+  }
+
+  // ---- health, admin actions and reload reach every worker ----
+
+  private healthStates(): HealthState[] {
+    return this.backends.map((b) => stateOf(b));
+  }
+
+  override onCheckResult(b: Backend, r: ProbeResult): void {
+    super.onCheckResult(b, r);
+    this.broadcast({ t: 'health', states: [stateOf(b)] });
+  }
+
+  override setAdminState(b: Backend, action: 'drain' | 'disable' | 'enable'): void {
+    super.setAdminState(b, action);
+    this.broadcast({ t: 'admin', backend: b.name, action });
+  }
+
+  override reload(next: Config): void {
+    // The primary carries no connections; until the next refresh says
+    // otherwise, a removed backend is assumed busy somewhere so that it is
+    // kept (and shown `draining`) rather than dropped while workers drain it.
+    for (const b of this.backends) b.active = Math.max(b.active, 1);
+    super.reload(next);
+    this.broadcast({ t: 'reload', config: this.config });
+    this.broadcast({ t: 'health', states: this.healthStates() });
+    void this.refresh();
+  }
+
+  // ---- summed counters ----
+
+  /** Clients waiting in `pool`'s queues, summed over the workers' last answers. */
+  override queueLength(pool: Pool): number {
+    let n = 0;
+    for (const s of this.slots) {
+      const pools = s.last?.stats.pools as Array<{ name: string; queued: number }> | undefined;
+      n += pools?.find((p) => p.name === pool.name)?.queued ?? 0;
+    }
+    return n;
+  }
+
+  /** Ask one worker for its counters; null after the timeout. */
+  private ask(slot: Slot): Promise<WorkerSnapshot | null> {
+    if (!slot.worker || !slot.worker.isConnected() || slot.state === 'exited') return Promise.resolve(null);
+    const req = ++this.reqSeq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(req);
+        resolve(null);
+      }, STATS_TIMEOUT_MS);
+      this.pending.set(req, (s) => {
+        clearTimeout(timer);
+        this.pending.delete(req);
+        resolve(s);
+      });
+      this.send(slot, { t: 'stats', req });
+    });
+  }
+
+  /** Fetch every worker's counters and write their sums into this balancer's backends and listeners. */
+  async refresh(): Promise<void> {
+    const live = this.slots.filter((s) => s.worker !== null);
+    const snaps = await Promise.all(live.map((s) => this.ask(s)));
+    live.forEach((s, i) => {
+      if (snaps[i] && s.worker !== null) s.last = snaps[i]!;
+    });
+    const current = this.slots.map((s) => s.last).filter((s): s is WorkerSnapshot => s !== null);
+
+    let active = 0;
+    let total = this.retired.connections;
+    for (const s of current) {
+      active += s.connections.active;
+      total += s.connections.total;
+    }
+    this.connectionsActive = active;
+    this.connectionsTotal = total;
+
+    for (const b of this.backends) {
+      const k = this.retired.backends.get(b.name);
+      b.active = 0;
+      b.total = k?.total ?? 0;
+      b.failures = k?.failures ?? 0;
+      b.bytesIn = k?.bytesIn ?? 0;
+      b.bytesOut = k?.bytesOut ?? 0;
+      b.lastUsed = k?.lastUsed ?? 0;
+      for (let i = 0; i < b.responses.length; i++) b.responses[i] = k?.responses[i] ?? 0;
+      let circuit: CircuitState = 'closed';
+      for (const s of current) {
+        const w = s.backends.find((x) => x.name === b.name);
+        if (!w) continue;
+        b.active += w.active;
+        b.total += w.total;
+        b.failures += w.failures;
+        b.bytesIn += w.bytesIn;
+        b.bytesOut += w.bytesOut;
+        b.lastUsed = Math.max(b.lastUsed, w.lastUsed);
+        for (let i = 0; i < b.responses.length; i++) b.responses[i] += w.responses[i] ?? 0;
+        if (CIRCUIT_RANK[w.circuit] > CIRCUIT_RANK[circuit]) circuit = w.circuit;
+      }
+      b.circuit.state = circuit;
+    }
+    // backends removed by a reload leave once no worker carries them
+    for (const p of this.pools.values()) {
+      const keep = p.backends.filter((b) => !b.removed || b.active > 0);
+      if (keep.length !== p.backends.length) {
+        p.backends = keep;
+        p.rebuild();
+      }
+    }
+
+    this.listeners.forEach((l, i) => {
+      const k = this.retired.listeners[i];
+      const st = l.stats;
+      st.accepted = k?.accepted ?? 0;
+      st.rejected = k?.rejected ?? 0;
+      st.tlsFailures = k?.tlsFailures ?? 0;
+      st.active = 0;
+      for (const s of current) {
+        const w = s.listeners[i];
+        if (!w) continue;
+        st.accepted += w.accepted;
+        st.active += w.active;
+        st.rejected += w.rejected;
+        st.tlsFailures += w.tlsFailures;
+      }
+    });
+  }
+
+  /**
+   * Counters-only stand-ins for the workers' listeners, so /stats and
+   * /metrics list them with their real ports; they never bind.
+   */
+  private mirrorListeners(reports: readonly ListenerReport[]): void {
+    for (const r of reports) {
+      const stats = new ListenerStats(formatHostPort(r.host, r.port), r.tls);
+      stats.port = r.port;
+      const l = { address: { host: r.host, port: r.port }, tls: r.tls, stats, port: r.port, server: null, close: noop };
+      this.listeners.push(l as unknown as Listener);
+    }
+  }
+
+  /** The /stats document: the sums, plus one entry per worker. */
+  private statsDocument(): Record<string, unknown> {
+    return {
+      ...buildStats(this),
+      workers: this.slots.map((s) => ({
+        id: s.id,
+        pid: s.pid,
+        state: s.state,
+        started_at: s.startedAt > 0 ? new Date(s.startedAt).toISOString() : null,
+        restarts: s.restarts,
+        connections: s.last?.connections ?? null,
+        backends: s.last ? Object.fromEntries(s.last.backends.map((b) => [b.name, { active: b.active, total: b.total, circuit: b.circuit }])) : null,
+      })),
+    };
+  }
+
+  /**
+   * Put a front on the admin server's request handler: /stats is answered
+   * here (sums, `workers`, `?worker=ID`); /health and /metrics are answered
+   * by the usual handler after a refresh; everything else goes straight on.
+   */
+  private frontAdmin(admin: AdminServer): void {
+    const server = admin.server;
+    const inner = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+    server.removeAllListeners('request');
+    const pass = (req: IncomingMessage, res: ServerResponse): void => {
+      for (const f of inner) f.call(server, req, res);
+    };
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const method = req.method ?? 'GET';
+      const url = new URL(req.url ?? '/', 'http://admin');
+      const path = url.pathname;
+      if ((method !== 'GET' && method !== 'HEAD') || (path !== '/stats' && path !== '/health' && path !== '/metrics')) return pass(req, res);
+      this.refresh().then(
+        () => {
+          if (path !== '/stats') return pass(req, res);
+          const id = url.searchParams.get('worker');
+          if (id === null) return sendJson(res, 200, this.statsDocument());
+          const slot = this.slots.find((s) => String(s.id) === id);
+          if (!slot || !slot.last) return sendJson(res, 404, { error: `no worker ${id} (ids 1..${this.slots.length})` });
+          return sendJson(res, 200, { ...slot.last.stats, worker: slot.id, pid: slot.last.pid });
+        },
+        (err: Error) => {
+          this.loggers.log.error({ err: err.message }, 'admin refresh failed');
+          if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+        },
+      );
+    });
+  }
+
+  // ---- shutdown ----
+
+  /**
+   * Drain every worker (each stops accepting and lets its connections finish
+   * for up to --drain-timeout), wait for them all to exit, then close the
+   * admin server. /health answers `draining` meanwhile.
+   */
+  override async shutdown(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.stopping = true;
+    this.health?.stop();
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    for (const s of this.slots) if (s.restartTimer) clearTimeout(s.restartTimer);
+    const live = this.slots.filter((s) => s.worker !== null);
+    this.loggers.log.info({ workers: live.length, drain_timeout_ms: this.config.drainTimeout }, 'draining');
+    if (live.length > 0) {
+      const exited = new Promise<void>((resolve) => (this.allExited = resolve));
+      for (const s of live) {
+        this.send(s, { t: 'shutdown' });
+        s.state = 'stopping';
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), this.config.drainTimeout + 5000);
+        timer.unref();
+      });
+      if ((await Promise.race([exited, late])) === 'late') {
+        this.loggers.log.warn({ workers: this.slots.filter((s) => s.worker).map((s) => s.id) }, 'workers still running after the drain timeout: killing them');
+        for (const s of this.slots) s.worker?.process.kill('SIGKILL');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 1000).unref())]);
+      }
+      clearTimeout(timer);
+    }
+    await this.admin?.close();
+    this.loggers.log.info('stopped');
+  }
+}
+
+function stateOf(b: Backend): HealthState {
+  return { name: b.name, up: b.check.up, last: b.check.lastResult, at: b.check.lastCheckAt, durationMs: b.check.lastDurationMs };
+}
+
+function noop(): void {}

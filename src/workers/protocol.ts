@@ -1,0 +1,100 @@
+/**
+ * The messages between the `--workers` primary and its workers, over the
+ * node:cluster IPC channel (`serialization: 'advanced'`, so a Config with
+ * Buffers or Maps crosses intact). Every message is a plain object with a
+ * `t` tag; nothing else travels between the processes.
+ *
+ *   primary → worker                         worker → primary
+ *                                            hello                     (ready to receive)
+ *   start   {id, config, health}             listening {listeners}     (once bound)
+ *   reload  {config}                         listen-error {message}    (then exits 1)
+ *   health  {states}                         stats {req, snapshot}     (answer to stats)
+ *   admin   {backend, action}
+ *   stats   {req}
+ *   shutdown
+ *
+ * - `config` is the primary's *effective* config (restart-only settings
+ *   already kept at their running values, so workers never warn again);
+ *   the worker drops `admin` (the admin server is the primary's).
+ * - `health` carries what the primary's active checks say per backend name
+ *   (rise/fall already applied there); workers never probe. Sent in full
+ *   with `start` and after each reload, then one entry per check result.
+ * - `stats` answers carry raw counters; the primary sums them (see
+ *   primary.ts) and keeps the totals of exited workers so counters never go
+ *   backwards.
+ */
+import type { Config } from '../config/types.js';
+import type { CircuitState } from '../core/health.js';
+
+/** What the primary's active checks say about one backend. */
+export interface HealthState {
+  readonly name: string;
+  readonly up: boolean;
+  readonly last: string | null;
+  /** ms since epoch of the check, 0 = never. */
+  readonly at: number;
+  readonly durationMs: number;
+}
+
+export type AdminAction = 'drain' | 'disable' | 'enable';
+
+export type ToWorker =
+  | { readonly t: 'start'; readonly id: number; readonly config: Config; readonly health: readonly HealthState[] }
+  | { readonly t: 'reload'; readonly config: Config }
+  | { readonly t: 'health'; readonly states: readonly HealthState[] }
+  | { readonly t: 'admin'; readonly backend: string; readonly action: AdminAction }
+  | { readonly t: 'stats'; readonly req: number }
+  | { readonly t: 'shutdown' };
+
+/** A listener as bound in a worker (cluster shares one handle, so every worker reports the same port). */
+export interface ListenerReport {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+}
+
+/** One backend's counters in one worker. */
+export interface BackendCounters {
+  readonly name: string;
+  readonly pool: string;
+  readonly active: number;
+  readonly total: number;
+  readonly failures: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly lastUsed: number;
+  readonly responses: readonly number[];
+  readonly circuit: CircuitState;
+}
+
+export interface ListenerCounters {
+  readonly accepted: number;
+  readonly active: number;
+  readonly rejected: number;
+  readonly tlsFailures: number;
+}
+
+/** One worker's counters, and its own /stats document (for `/stats?worker=ID`). */
+export interface WorkerSnapshot {
+  readonly pid: number;
+  readonly connections: { readonly active: number; readonly total: number };
+  readonly backends: readonly BackendCounters[];
+  readonly listeners: readonly ListenerCounters[];
+  readonly stats: Record<string, unknown>;
+}
+
+export type FromWorker =
+  | { readonly t: 'hello' }
+  | { readonly t: 'listening'; readonly listeners: readonly ListenerReport[] }
+  | { readonly t: 'listen-error'; readonly message: string }
+  | { readonly t: 'stats'; readonly req: number; readonly snapshot: WorkerSnapshot };
+
+/** Type guard for a message from a worker (anything else on the channel is ignored). */
+export function isFromWorker(m: unknown): m is FromWorker {
+  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}
+
+/** Type guard for a message from the primary. */
+export function isToWorker(m: unknown): m is ToWorker {
+  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}

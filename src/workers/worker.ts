@@ -1,0 +1,165 @@
+/**
+ * One `--workers` worker: a Balancer that accepts clients on the listeners
+ * it shares with its siblings (node:cluster hands it connections round
+ * robin from the primary's listening handle) and does everything a single
+ * lb4 does on the data path: picking, queueing, tunnels, L7, passive health
+ * (the circuit breaker stays per worker: it reacts to this worker's own
+ * failed connects), accounting and the access log.
+ *
+ * What it does not do: active health checks (the primary runs them once and
+ * sends their verdicts, applied here without logging: the primary logged the
+ * transition), the admin server (the primary's), reading --config (the
+ * primary sends the validated effective config), and the start-up lines
+ * (the primary prints them once every worker is listening). Its own log
+ * lines carry `"worker": ID`.
+ *
+ * Signals: SIGHUP is ignored (the primary re-reads the file and sends it);
+ * SIGTERM/SIGINT, a `shutdown` message, or the loss of the IPC channel (the
+ * primary died) drain this worker like a single lb4 and end it with 0.
+ */
+import { Balancer } from '../balancer.js';
+import type { Config } from '../config/types.js';
+import { createLoggers, type Loggers } from '../logger.js';
+import { LbError } from '../core/errors.js';
+import { buildStats } from '../admin/stats.js';
+import { isToWorker, type AdminAction, type FromWorker, type HealthState, type WorkerSnapshot } from './protocol.js';
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send!(m);
+}
+
+/** The worker's settings: the primary's, without the admin server. */
+function workerConfig(c: Config): Config {
+  return Object.freeze({ ...c, admin: null });
+}
+
+/**
+ * Apply the primary's verdict on one backend's active checks. An up verdict
+ * closes the passive circuit too (SPEC section 4); a backend back to healthy
+ * starts its slow-start ramp. Returns true when eligibility may have changed.
+ */
+function applyHealth(lb: Balancer, s: HealthState): boolean {
+  const b = lb.findBackend(s.name);
+  if (!b) return false;
+  b.check.lastResult = s.last;
+  b.check.lastCheckAt = s.at;
+  b.check.lastDurationMs = s.durationMs;
+  if (b.check.up === s.up) return false;
+  const wasHealthy = b.healthy;
+  b.check.reset(s.up);
+  if (s.up) b.circuit.close();
+  if (!wasHealthy && b.healthy) b.upSince = Date.now();
+  return true;
+}
+
+function applyAdmin(lb: Balancer, name: string, action: AdminAction): void {
+  const b = lb.findBackend(name);
+  if (!b) return;
+  b.admin = action === 'drain' ? 'draining' : action === 'disable' ? 'disabled' : 'enabled';
+  lb.rebuildAll();
+}
+
+function snapshot(lb: Balancer): WorkerSnapshot {
+  const backends: WorkerSnapshot['backends'][number][] = [];
+  for (const p of lb.pools.values()) {
+    for (const b of p.backends) {
+      backends.push({
+        name: b.name, pool: p.name, active: b.active, total: b.total, failures: b.failures,
+        bytesIn: b.bytesIn, bytesOut: b.bytesOut, lastUsed: b.lastUsed, responses: b.responses.slice(), circuit: b.circuit.state,
+      });
+    }
+  }
+  return {
+    pid: process.pid,
+    connections: { active: lb.connectionsActive, total: lb.connectionsTotal },
+    backends,
+    listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures })),
+    stats: buildStats(lb),
+  };
+}
+
+/** Run this process as a worker; resolves with the exit code once it has stopped. */
+export function runWorker(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let lb: Balancer | null = null;
+    let loggers: Loggers | null = null;
+    let starting: Promise<unknown> = Promise.resolve();
+    let stopping = false;
+    const health = new Map<string, HealthState>();
+
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      if (!lb) return resolve(0);
+      const l = lb;
+      // after start() settles, so listeners still binding are closed too
+      void starting
+        .then(() => l.shutdown())
+        .then(() => loggers!.flush())
+        .then(() => resolve(0), () => resolve(1));
+    };
+
+    process.on('SIGHUP', () => {});
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('disconnect', stop);
+    process.on('uncaughtException', (err) => loggers?.log.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
+    process.on('unhandledRejection', (err) => loggers?.log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection'));
+
+    process.on('message', (m: unknown) => {
+      if (!isToWorker(m)) return;
+      switch (m.t) {
+        case 'start': {
+          if (lb || stopping) return;
+          const base = createLoggers(m.config.logLevel);
+          const child = { worker: m.id };
+          loggers = { log: base.log.child(child), always: base.always.child(child), flush: base.flush };
+          const b = new Balancer(workerConfig(m.config), { loggers });
+          lb = b;
+          for (const s of m.health) health.set(s.name, s);
+          for (const s of m.health) applyHealth(b, s);
+          b.rebuildAll();
+          starting = b.start().then(
+            () => {
+              // the primary checks; this worker only applies its verdicts
+              b.health?.stop();
+              if (stopping) return;
+              send({ t: 'listening', listeners: b.listeners.map((l) => ({ host: l.address.host, port: l.port, tls: l.tls })) });
+            },
+            (err: Error) => {
+              send({ t: 'listen-error', message: err instanceof LbError ? err.message : String(err.stack ?? err) });
+              void loggers!.flush().then(() => resolve(1));
+            },
+          );
+          return;
+        }
+        case 'reload':
+          if (!lb) return;
+          lb.reload(workerConfig(m.config));
+          // a reload may reset check states (checks turned off): re-apply the primary's
+          for (const s of health.values()) applyHealth(lb, s);
+          lb.rebuildAll();
+          return;
+        case 'health': {
+          let changed = false;
+          for (const s of m.states) {
+            health.set(s.name, s);
+            if (lb && applyHealth(lb, s)) changed = true;
+          }
+          if (changed) lb!.rebuildAll();
+          return;
+        }
+        case 'admin':
+          if (lb) applyAdmin(lb, m.backend, m.action);
+          return;
+        case 'stats':
+          if (lb) send({ t: 'stats', req: m.req, snapshot: snapshot(lb) });
+          return;
+        case 'shutdown':
+          stop();
+          return;
+      }
+    });
+    send({ t: 'hello' });
+  });
+}
