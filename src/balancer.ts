@@ -365,7 +365,30 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
         'connection',
       );
     }
+    if (reason === 'no-backend') this.noteNoBackend(s);
     if (this.draining && this.sessions.size === 0 && this.drainResolve) this.drainResolve();
+  }
+
+  private noBackendLoggedAt = 0;
+  private noBackendSuppressed = 0;
+
+  /**
+   * A client was given up on: nothing to try, or every connect failed. Logged
+   * (warn) even without --access-log, at most once a second, with the count
+   * of the ones not logged in between, so an outage cannot flood the log.
+   */
+  private noteNoBackend(s: ClientSession): void {
+    const now = Date.now();
+    if (now - this.noBackendLoggedAt < 1000) {
+      this.noBackendSuppressed++;
+      return;
+    }
+    this.loggers.log.warn(
+      { client: s.clientAddress, retries: s.retries, suppressed: this.noBackendSuppressed },
+      'no backend available',
+    );
+    this.noBackendLoggedAt = now;
+    this.noBackendSuppressed = 0;
   }
 
   /** An active check finished: feed the rise/fall machine (an up transition closes the circuit too). */

@@ -35,7 +35,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 
 function helpText(def: SettingDef): string {
   const extras: string[] = [];
-  extras.push(`default: ${def.defaultText ?? 'none'}`);
+  extras.push(`default: ${def.defaultText ?? def.unsetText ?? 'none'}`);
   if (def.env) extras.push(`env: ${def.env}`);
   return `${def.help} (${extras.join(', ')})`;
 }

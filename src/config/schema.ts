@@ -34,6 +34,8 @@ export interface SettingDef {
   readonly env?: string;
   /** The default as a user would write it (shown in --help), or null for none. */
   readonly defaultText: string | null;
+  /** How --help shows "no value" when that means something is off (SPEC section 2 writes `off`). */
+  readonly unsetText?: string;
   readonly help: string;
   readonly repeatable?: boolean;
   /** Parse a value from a flag/env string, or from YAML (any JSON type). */
@@ -243,12 +245,12 @@ export const SETTINGS: readonly SettingDef[] = [
     },
   },
   {
-    key: 'tlsCert', flag: '--tls-cert', arg: 'FILE', env: 'LB_TLS_CERT', defaultText: null,
+    key: 'tlsCert', flag: '--tls-cert', arg: 'FILE', env: 'LB_TLS_CERT', defaultText: null, unsetText: 'off',
     help: 'terminate TLS with this certificate (PEM; with --tls-key)',
     parse: (v, w) => str(v, w),
   },
   {
-    key: 'tlsKey', flag: '--tls-key', arg: 'FILE', env: 'LB_TLS_KEY', defaultText: null,
+    key: 'tlsKey', flag: '--tls-key', arg: 'FILE', env: 'LB_TLS_KEY', defaultText: null, unsetText: 'off',
     help: 'private key for --tls-cert (PEM)',
     parse: (v, w) => str(v, w),
     show: (v) => (v === null ? null : v),
@@ -263,7 +265,7 @@ export const SETTINGS: readonly SettingDef[] = [
     },
   },
   {
-    key: 'admin', flag: '--admin', arg: 'ADDR', env: 'LB_ADMIN', defaultText: null,
+    key: 'admin', flag: '--admin', arg: 'ADDR', env: 'LB_ADMIN', defaultText: null, unsetText: 'off',
     help: 'start the admin HTTP server (stats, health, metrics, dashboard) on ADDR',
     parse: (v, w) => wrap(w, () => parseHostPort(str(v, w), { defaultHost: '127.0.0.1', allowZero: true })),
     show: (v) => (v === null ? null : `${(v as HostPort).host}:${(v as HostPort).port}`),

@@ -36,7 +36,9 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
   clientIp: string;
   /** What the peek stage learnt about the client (PROXY header, server name). */
   readonly facts: ClientFacts;
+  /** Connects tried on another backend after a failed one. */
   retries = 0;
+  private retryPending = false;
   private attemptNo = 0;
   private avoid: Backend | null = null;
   backend: Backend | null = null;
@@ -97,6 +99,10 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
     }
     if (this.queued) this.rt.dequeue(this);
     this.clearQueueTimer();
+    if (this.retryPending) {
+      this.retryPending = false;
+      this.retries++;
+    }
     this.backend = b;
     const c = this.rt.config;
     this.connecting = new ConnectAttempt(b, c.connectTimeout, this, {
@@ -123,7 +129,8 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
     this.rt.onConnectFailure(this.pool, b, err);
     if (this.finished) return;
     if (this.retries < this.rt.config.retries) {
-      this.retries++;
+      // counted in `retries` only once another backend is actually tried
+      this.retryPending = true;
       this.attemptNo++;
       this.avoid = b;
       this.choose();

@@ -70,3 +70,19 @@ t.test('every backend dead: the client is closed, logged no-backend', async (t) 
   t.equal(l!.retries, 2, 'the default --retries 2 were all used');
   t.equal(lb.hasExited, false);
 });
+
+t.test('giving up on a client is logged without --access-log, rate-limited', async (t) => {
+  const p1 = await closedPort();
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--max-fails', '0', '--backend', `127.0.0.1:${p1},name=d1`]);
+  for (let i = 0; i < 5; i++) {
+    const s = await tracked(t, lb.ports[0]!);
+    s.on('error', () => {});
+    await s.waitClose();
+  }
+  const w = await lb.waitForLog((l) => l.msg === 'no backend available');
+  t.equal(w.level, 40, 'a warning');
+  t.match(w.client, /^127\.0\.0\.1:\d+$/);
+  t.equal(w.retries, 0, 'one backend: nothing else to retry on');
+  t.equal(lb.logsMatching((l) => l.msg === 'no backend available').length, 1, 'five in a burst give one line');
+  t.equal(lb.logsMatching((l) => l.msg === 'connection').length, 0, 'no access log without --access-log');
+});
