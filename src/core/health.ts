@@ -88,14 +88,9 @@ export class Circuit {
     return false;
   }
 
-  /** A connect succeeded. Returns true when the circuit closed. */
+  /** A connect succeeded (a half-open trial, or any connect while closed). Returns true when the circuit closed. */
   onSuccess(): boolean {
-    this.fails = 0;
-    this.trialInFlight = false;
-    if (this.state === 'closed') return false;
-    this.state = 'closed';
-    this.timeoutMs = 0;
-    return true;
+    return this.close();
   }
 
   /** Time passed: an open circuit whose timeout expired becomes half-open. Returns true on change. */

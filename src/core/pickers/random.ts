@@ -11,15 +11,8 @@
  * instead of all landing on its neighbour.
  */
 import type { BackendView, Picker, PickerFactory } from './picker.js';
+import { gcd } from '../int.js';
 
-function gcd(a: number, b: number): number {
-  while (b !== 0) {
-    const t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
 
 class RandomPicker implements Picker {
   private readonly n: number;

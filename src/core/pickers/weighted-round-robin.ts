@@ -35,18 +35,11 @@
  * The schedule restarts at its beginning on every build.
  */
 import type { BackendView, Picker, PickerFactory } from './picker.js';
+import { gcd } from '../int.js';
 
 /** Largest period (picks) recorded into a table; 4 MiB of Int32Array at most. */
 export const SCHEDULE_MEMO_LIMIT = 1 << 20;
 
-function gcd(a: number, b: number): number {
-  while (b !== 0) {
-    const t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
 
 /**
  * Generates nginx's smooth weighted round-robin sequence one step at a time
