@@ -61,6 +61,8 @@ export class TlsTerminator {
   private contexts: SecureContext[] = [];
   private ticketKeys: Buffer = randomBytes(48);
   private rotateTimer: NodeJS.Timeout | null = null;
+  /** Keys come from the --workers primary (shared by every worker); no local rotation. */
+  private sharedKeys = false;
   private readonly sessions = new Map<string, Buffer>();
 
   constructor(config: Config, log: Log) {
@@ -118,16 +120,35 @@ export class TlsTerminator {
   }
 
   private scheduleRotation(): void {
-    if (this.rotateTimer !== null || this.config.tlsTicketRotation <= 0) return;
+    if (this.rotateTimer !== null || this.sharedKeys || this.config.tlsTicketRotation <= 0) return;
     this.rotateTimer = setInterval(() => this.rotateTicketKeys(), this.config.tlsTicketRotation);
     this.rotateTimer.unref();
   }
 
   /** New ticket key for every server and SNI context. */
   rotateTicketKeys(): void {
-    this.ticketKeys = randomBytes(48);
-    for (const s of this.servers) s.setTicketKeys(this.ticketKeys);
-    for (const ctx of this.contexts) setContextTicketKeys(ctx, this.ticketKeys);
+    this.applyTicketKeys(randomBytes(48));
+  }
+
+  /**
+   * Use ticket keys chosen elsewhere (the --workers primary sends the same
+   * 48-byte key to every worker and rotates it), so a client resumes its
+   * session whichever worker the kernel hands its next connection to.
+   * Stops this terminator's own rotation.
+   */
+  useSharedTicketKeys(keys: Buffer): void {
+    this.sharedKeys = true;
+    if (this.rotateTimer !== null) {
+      clearInterval(this.rotateTimer);
+      this.rotateTimer = null;
+    }
+    this.applyTicketKeys(keys);
+  }
+
+  private applyTicketKeys(keys: Buffer): void {
+    this.ticketKeys = keys;
+    for (const s of this.servers) s.setTicketKeys(keys);
+    for (const ctx of this.contexts) setContextTicketKeys(ctx, keys);
   }
 
   /** Read the SNI certificates (config list, then the directory) into a router. */

@@ -48,6 +48,7 @@
  *   --max-conns, --backend-max-conns and the passive circuit (each worker
  *   sees its own connections; see README "Operating lb4").
  */
+import { randomBytes } from 'node:crypto';
 import cluster, { type Worker } from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Balancer } from '../balancer.js';
@@ -110,6 +111,9 @@ export class Primary extends Balancer {
   private reqSeq = 0;
   private readonly pending = new Map<number, (s: WorkerSnapshot) => void>();
   private refreshTimer: NodeJS.Timeout | null = null;
+  /** The TLS session ticket key every worker uses (null without TLS termination). */
+  private ticketKeys: Buffer | null = null;
+  private ticketTimer: NodeJS.Timeout | null = null;
 
   constructor(config: Config) {
     super(config);
@@ -131,6 +135,17 @@ export class Primary extends Balancer {
       this.frontAdmin(this.admin);
     }
     this.health.start();
+    if (this.config.tlsCert !== null) {
+      // one ticket key for all workers, rotated here, so resumption works across workers
+      this.ticketKeys = randomBytes(48);
+      if (this.config.tlsTicketRotation > 0) {
+        this.ticketTimer = setInterval(() => {
+          this.ticketKeys = randomBytes(48);
+          this.broadcast({ t: 'tickets', keys: this.ticketKeys });
+        }, this.config.tlsTicketRotation);
+        this.ticketTimer.unref();
+      }
+    }
     cluster.setupPrimary({ serialization: 'advanced' });
     cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
     const ready = new Promise<void>((resolve, reject) => (this.startWait = { resolve, reject }));
@@ -187,7 +202,7 @@ export class Primary extends Balancer {
     switch (m.t) {
       case 'hello':
         // a `shutdown` sent before the worker could hear it is sent again here
-        this.send(slot, this.stopping ? { t: 'shutdown' } : { t: 'start', id: slot.id, config: this.config, health: this.healthStates() });
+        this.send(slot, this.stopping ? { t: 'shutdown' } : { t: 'start', id: slot.id, config: this.config, health: this.healthStates(), tickets: this.ticketKeys });
         return;
       case 'listening':
         if (this.stopping) return;
@@ -466,6 +481,7 @@ export class Primary extends Balancer {
     this.stopping = true;
     this.health?.stop();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.ticketTimer) clearInterval(this.ticketTimer);
     for (const s of this.slots) if (s.restartTimer) clearTimeout(s.restartTimer);
     const live = this.slots.filter((s) => s.worker !== null);
     this.loggers.log.info({ workers: live.length, drain_timeout_ms: this.config.drainTimeout }, 'draining');

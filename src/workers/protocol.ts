@@ -6,7 +6,8 @@
  *
  *   primary → worker                         worker → primary
  *                                            hello                     (ready to receive)
- *   start   {id, config, health}             listening {listeners}     (once bound)
+ *   start   {id, config, health, tickets}    listening {listeners}     (once bound)
+ *   tickets {keys}                           (TLS ticket key, rotated by the primary)
  *   reload  {config}                         listen-error {message}    (then exits 1)
  *   health  {states}                         stats {req, snapshot}     (answer to stats)
  *   admin   {backend, action}
@@ -39,7 +40,8 @@ export interface HealthState {
 export type AdminAction = 'drain' | 'disable' | 'enable';
 
 export type ToWorker =
-  | { readonly t: 'start'; readonly id: number; readonly config: Config; readonly health: readonly HealthState[] }
+  | { readonly t: 'start'; readonly id: number; readonly config: Config; readonly health: readonly HealthState[]; readonly tickets: Buffer | null }
+  | { readonly t: 'tickets'; readonly keys: Buffer }
   | { readonly t: 'reload'; readonly config: Config }
   | { readonly t: 'health'; readonly states: readonly HealthState[] }
   | { readonly t: 'admin'; readonly backend: string; readonly action: AdminAction }

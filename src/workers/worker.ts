@@ -121,6 +121,7 @@ export function runWorker(): Promise<number> {
           b.rebuildAll();
           starting = b.start().then(
             () => {
+              if (m.tickets) b.tlsTerminator?.useSharedTicketKeys(Buffer.from(m.tickets));
               // the primary checks; this worker only applies its verdicts
               b.health?.stop();
               if (stopping) return;
@@ -151,6 +152,9 @@ export function runWorker(): Promise<number> {
         }
         case 'admin':
           if (lb) applyAdmin(lb, m.backend, m.action);
+          return;
+        case 'tickets':
+          lb?.tlsTerminator?.useSharedTicketKeys(Buffer.from(m.keys));
           return;
         case 'stats':
           if (lb) send({ t: 'stats', req: m.req, snapshot: snapshot(lb) });
