@@ -95,7 +95,7 @@ interface Slot {
 interface Retired {
   connections: number;
   backends: Map<string, { total: number; failures: number; bytesIn: number; bytesOut: number; lastUsed: number; responses: number[] }>;
-  listeners: Array<{ accepted: number; rejected: number; tlsFailures: number }>;
+  listeners: Array<{ accepted: number; rejected: number; tlsFailures: number; proxyErrors: number }>;
 }
 
 const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -272,10 +272,11 @@ export class Primary extends Balancer {
       b.responses.forEach((v, i) => (k.responses[i] = (k.responses[i] ?? 0) + v));
     }
     s.listeners.forEach((l, i) => {
-      const k = (r.listeners[i] ??= { accepted: 0, rejected: 0, tlsFailures: 0 });
+      const k = (r.listeners[i] ??= { accepted: 0, rejected: 0, tlsFailures: 0, proxyErrors: 0 });
       k.accepted += l.accepted;
       k.rejected += l.rejected;
       k.tlsFailures += l.tlsFailures;
+      k.proxyErrors += l.proxyErrors;
     });
   }
 
@@ -393,6 +394,7 @@ export class Primary extends Balancer {
       st.accepted = k?.accepted ?? 0;
       st.rejected = k?.rejected ?? 0;
       st.tlsFailures = k?.tlsFailures ?? 0;
+      st.proxyErrors = k?.proxyErrors ?? 0;
       st.active = 0;
       for (const s of current) {
         const w = s.listeners[i];
@@ -401,6 +403,7 @@ export class Primary extends Balancer {
         st.active += w.active;
         st.rejected += w.rejected;
         st.tlsFailures += w.tlsFailures;
+        st.proxyErrors += w.proxyErrors;
       }
     });
   }

@@ -74,6 +74,7 @@ export interface ListenerCounters {
   readonly active: number;
   readonly rejected: number;
   readonly tlsFailures: number;
+  readonly proxyErrors: number;
 }
 
 /** One worker's counters, and its own /stats document (for `/stats?worker=ID`). */

@@ -73,7 +73,7 @@ function snapshot(lb: Balancer): WorkerSnapshot {
     pid: process.pid,
     connections: { active: lb.connectionsActive, total: lb.connectionsTotal },
     backends,
-    listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures })),
+    listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures, proxyErrors: l.stats.proxyErrors })),
     stats: buildStats(lb),
   };
 }
