@@ -175,7 +175,7 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
   dispatch(socket: Socket, listener: Listener, pool: Pool, clientIp?: string, facts?: ClientFacts, startedAt?: number): void {
     if (this.config.mode === 'l7') {
       this.l7 ??= new L7Context(this, (name, seconds) => observeRequestDuration(this, name, seconds));
-      const h = new L7Session(this.l7, socket, listener.stats, clientIp ?? facts?.ip, startedAt);
+      const h = new L7Session(this.l7, socket, listener.stats, clientIp ?? facts?.ip, startedAt, facts);
       this.sessions.add(h);
       h.start();
       return;

@@ -41,7 +41,7 @@ import { hashString } from '../core/hash.js';
 import { ConnectAttempt, type ConnectOwner } from '../l4/connector.js';
 import { Tunnel, type TunnelEnd, type TunnelOwner } from '../l4/tunnel.js';
 import { normalizeIp, type SessionEnd } from '../l4/session.js';
-import { upstreamTlsOptions } from '../l4/upstream.js';
+import { proxyHeaderToSend, proxyVersionFor, upstreamTlsOptions, type ClientFacts } from '../l4/upstream.js';
 import type { ClientSession, ListenerStats, QueuedClient } from '../runtime.js';
 import { formatHostPort } from '../config/parse.js';
 import { ExecResult, HEADERS_TOO_LARGE, HeadersAction, HttpParser, TOO_MANY_HEADERS, type ParsedHead, type ParserHandler } from './parser.js';
@@ -187,6 +187,15 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   /** The last backend used. */
   backend: Backend | null = null;
   retries = 0;
+  /** Who the client is, for the PROXY header sent to backends that want one. */
+  private readonly facts: ClientFacts;
+  /**
+   * Idle keep-alive connections to backends that get a PROXY header: a
+   * header names one client, so such a connection is never shared with
+   * another client session (HAProxy marks them private the same way); at
+   * most one per backend, closed with the session.
+   */
+  private privateUps: UpstreamConn[] | null = null;
   bytesIn = 0;
   bytesOut = 0;
   requests = 0;
@@ -255,7 +264,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   private readonly edits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '' };
   private readonly resEdits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '' };
 
-  constructor(ctx: L7Context, client: Socket, listener: ListenerStats, clientIp?: string, startedAt?: number) {
+  constructor(ctx: L7Context, client: Socket, listener: ListenerStats, clientIp?: string, startedAt?: number, facts?: ClientFacts) {
     this.ctx = ctx;
     this.client = client;
     this.listener = listener;
@@ -264,6 +273,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     this.clientAddress = formatHostPort(peer, client.remotePort ?? 0);
     this.peerIp = clientIp !== undefined && clientIp !== '' ? clientIp : peer;
     this.clientIp = this.peerIp;
+    this.facts = facts ?? { ip: this.peerIp, port: client.remotePort ?? 0, proxy: null, serverName: null };
     this.pool = ctx.host.pool;
     this.https = (client as TLSSocket).encrypted === true;
     const c = ctx.host.config;
@@ -561,7 +571,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     if (this.timerKind === T_QUEUE) this.arm(T_NONE, 0);
     this.reqBackend = b;
     this.backend = b;
-    const idle = b.circuit.state === 'closed' ? this.ctx.upstreams.take(b, this) : null;
+    const idle = proxyVersionFor(host.config, b) !== 0 ? this.takePrivate(b) : b.circuit.state === 'closed' ? this.ctx.upstreams.take(b, this) : null;
     if (idle !== null) {
       this.useConn(idle);
       return;
@@ -571,7 +581,42 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
 
   private connect(b: Backend): void {
     const c = this.ctx.host.config;
-    this.connecting = new ConnectAttempt(b, c.connectTimeout, this, { tls: upstreamTlsOptions(c, b) });
+    this.connecting = new ConnectAttempt(b, c.connectTimeout, this, {
+      proxyHeader: proxyHeaderToSend(c, b, this.client, this.facts),
+      tls: upstreamTlsOptions(c, b),
+    });
+  }
+
+  /** This session's own idle connection to `b` (PROXY-header backends), if one is still usable. */
+  private takePrivate(b: Backend): UpstreamConn | null {
+    const list = this.privateUps;
+    if (list === null) return null;
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i]!;
+      if (c.backend !== b) continue;
+      list.splice(i, 1);
+      if (!c.alive) {
+        c.socket.destroy();
+        return null;
+      }
+      c.owner = this;
+      return c;
+    }
+    return null;
+  }
+
+  /** Keep an idle PROXY-header connection for this session's next request to the same backend. */
+  private keepPrivate(up: UpstreamConn): void {
+    up.owner = null;
+    const list = (this.privateUps ??= []);
+    for (let i = 0; i < list.length; i++) {
+      if (list[i]!.backend === up.backend) {
+        list[i]!.socket.destroy();
+        list.splice(i, 1);
+        break;
+      }
+    }
+    list.push(up);
   }
 
   onBackendConnect(socket: Socket, attempt: ConnectAttempt): void {
@@ -923,8 +968,10 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     this.account(b);
     this.logRequest();
     this.up = null;
-    if (!extra && this.reqComplete && this.resHead!.shouldKeepAlive && !host.draining) this.ctx.upstreams.put(up);
-    else {
+    if (!extra && this.reqComplete && this.resHead!.shouldKeepAlive && !host.draining) {
+      if (proxyVersionFor(host.config, b) !== 0) this.keepPrivate(up);
+      else this.ctx.upstreams.put(up);
+    } else {
       up.owner = null;
       up.socket.destroy();
     }
@@ -1153,6 +1200,10 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       this.up = null;
       up.owner = null;
       up.socket.destroy();
+    }
+    if (this.privateUps !== null) {
+      for (const c of this.privateUps) c.socket.destroy();
+      this.privateUps = null;
     }
     const b = this.reqBackend;
     this.reqBackend = null;
