@@ -298,7 +298,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     c.on('error', this.onClientError);
     c.on('close', this.onClientClose);
     c.on('drain', this.onClientDrain);
-    this.arm(T_HEADER, this.ctx.host.config.headerTimeout);
+    // idle until the first byte (keep-alive rule), then --header-timeout (SPEC section 2: after its first byte)
+    this.arm(T_KEEPALIVE, this.ctx.host.config.keepaliveTimeout);
     if (c.destroyed) {
       this.onClientClose();
       return;
@@ -895,6 +896,11 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     if (final) {
       const closeDelimited = !this.isHeadRequest && status !== 204 && status !== 304 && h.contentLength < 0 && !h.chunked;
       if (closeDelimited || this.ctx.host.draining) this.clientKeepAlive = false;
+    }
+    if (!final && this.head!.versionMinor === 0) {
+      // RFC 9110 section 15.2: no 1xx to an HTTP/1.0 client; the final response follows
+      this.resHeadRaw = null;
+      return true;
     }
     const e = this.resEdits;
     e.upgrading = false;
