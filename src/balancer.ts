@@ -297,7 +297,10 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     const t = setTimeout(() => {
       this.circuitTimers.delete(t);
       if (b.circuit.tick(Date.now())) this.rebuildAll();
-    }, Math.max(0, b.circuit.openUntil - Date.now()));
+      // Timers run on a monotonic clock and may fire a millisecond before
+      // Date.now() reaches openUntil: try again rather than stay open for good.
+      else if (b.circuit.state === 'open' && !this.draining) this.scheduleCircuit(b);
+    }, Math.max(1, b.circuit.openUntil - Date.now()));
     t.unref();
     this.circuitTimers.add(t);
   }
