@@ -65,7 +65,8 @@ export class Pool {
   /** Recompute the eligible set and the picker. Call after any state, weight or membership change. */
   rebuild(): void {
     const now = this.opts.now();
-    const scale = this.opts.slowStart > 0 ? SLOW_START_SCALE : 1;
+    const window = this.slowStartWindow();
+    const scale = window > 0 ? SLOW_START_SCALE : 1;
     const usable: Backend[] = [];
     let healthy = 0;
     for (const b of this.backends) {
@@ -79,7 +80,7 @@ export class Pool {
     for (const b of usable) {
       const trial = b.check.up && b.circuit.state === 'half-open' && !b.circuit.trialInFlight;
       if (panic || b.healthy || trial) {
-        b.weight = slowStartWeight(b.configWeight * scale, b.upSince, this.opts.slowStart, now);
+        b.weight = slowStartWeight(b.configWeight * scale, b.upSince, window, now);
         b.slot = snap.length;
         snap.push(b);
       }
@@ -115,11 +116,17 @@ export class Pool {
   /** The earliest time a slow-start ramp needs another rebuild, or 0 when nothing ramps. */
   rampingUntil(): number {
     const now = this.opts.now();
+    const window = this.slowStartWindow();
     let until = 0;
     for (const b of this.snap) {
-      if (isRamping(b.upSince, this.opts.slowStart, now)) until = Math.max(until, b.upSince + this.opts.slowStart);
+      if (isRamping(b.upSince, window, now)) until = Math.max(until, b.upSince + window);
     }
     return until;
+  }
+
+  /** The slow-start window for this pool's strategy (0 when off or when the strategy opts out). */
+  private slowStartWindow(): number {
+    return this.factory.slowStart === false ? 0 : this.opts.slowStart;
   }
 
   private isFull(b: Backend): boolean {

@@ -35,3 +35,17 @@ t.test('when the last-picked backend leaves, the cycle goes on with the rest', a
   const seq = [pickName(pool), pickName(pool), pickName(pool)];
   t.same(seq, ['c', 'a', 'c']);
 });
+
+t.test('slow start leaves consistent hashing alone (no ramp, no key moves)', async (t) => {
+  let now = 1_000_000;
+  const backends = ['a', 'b', 'c'].map((name, i) => new Backend({ name, host: '127.0.0.1', port: 2000 + i, weight: 2 }));
+  const pool = new Pool('p', backends, findPickerFactory('ip-hash')!, { backendMaxConns: 0, slowStart: 10_000, random: () => 0.5, now: () => now });
+  backends[1]!.upSince = now; // b just came back
+  pool.rebuild();
+  t.equal(backends[1]!.weight, backends[0]!.weight, 'no reduced weight for the returning backend');
+  t.equal(pool.rampingUntil(), 0, 'nothing to re-tick');
+  const wrr = new Pool('w', backends, findPickerFactory('weighted-round-robin')!, { backendMaxConns: 0, slowStart: 10_000, random: () => 0.5, now: () => now });
+  t.ok(backends[1]!.weight < backends[0]!.weight, 'weighted strategies do ramp');
+  t.ok(wrr.rampingUntil() > now);
+  now += 20_000;
+});

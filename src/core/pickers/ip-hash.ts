@@ -258,6 +258,7 @@ export const ipHash: PickerFactory = {
   name: 'ip-hash',
   aliases: ['ip_hash', 'iphash', 'consistent-hash'],
   needs: 'client-ip',
+  slowStart: false,
   build(backends: readonly BackendView[], _random: () => number): Picker {
     return new IpHashPicker(backends);
   },

@@ -41,6 +41,12 @@ export interface PickerFactory {
   /** What the strategy needs from a request: nothing, the client IP, or the HTTP head. */
   readonly needs: 'none' | 'client-ip' | 'http';
   /**
+   * False when slow start must not change this strategy's weights: for
+   * consistent hashing a ramp would move keys back and forth and rebuild a
+   * large table on every step. Default true.
+   */
+  readonly slowStart?: boolean;
+  /**
    * Build a picker over `backends` (never empty). `random` is a source of
    * uniform numbers in [0, 1); strategies that do not need it ignore it.
    * `startAfter` is the index (in `backends`) of the backend the previous
