@@ -53,6 +53,18 @@ export function certificateNames(cert: Buffer): string[] {
   return names;
 }
 
+/**
+ * Whether a serialized session (OpenSSL's DER SSL_SESSION: SEQUENCE {
+ * version INTEGER 1, sslVersion INTEGER, ...}) is a TLS 1.3 one (0x0304).
+ * Reads a few bytes; no allocation.
+ */
+export function isTls13Session(der: Buffer): boolean {
+  if (der.length < 12 || der[0] !== 0x30) return false;
+  const l = der[1]!;
+  const at = l < 0x80 ? 2 : 2 + (l & 0x7f); // after the SEQUENCE length
+  return der[at] === 0x02 && der[at + 1] === 0x01 && der[at + 3] === 0x02 && der[at + 4] === 0x02 && der[at + 5] === 0x03 && der[at + 6] === 0x04;
+}
+
 export class TlsTerminator {
   private config: Config;
   private readonly log: Log;
@@ -107,6 +119,13 @@ export class TlsTerminator {
   attach(server: TlsServer): void {
     this.servers.push(server);
     server.on('newSession', (id: Buffer, data: Buffer, cb: () => void) => {
+      // TLS 1.3 resumes with tickets only (RFC 8446 section 2.2; ours are
+      // stateless): OpenSSL reports each ticket it sends (two per
+      // handshake), and a cache entry for them would never be looked up.
+      if (isTls13Session(data)) {
+        cb();
+        return;
+      }
       const k = id.toString('hex');
       if (this.sessions.size >= SESSION_CACHE_MAX) this.sessions.delete(this.sessions.keys().next().value!);
       this.sessions.set(k, data);

@@ -77,6 +77,13 @@ export class Tunnel {
     // connect completed): 'close' will not fire again, so check now.
     if (client.destroyed) this.onClientClose();
     if (upstream.destroyed) this.onUpstreamClose();
+    // A client that sent its FIN while we were connecting: a paused socket
+    // with nothing buffered still emits 'end' at once, before we listened.
+    // Pass the half-close on now, or the backend would never see it (and a
+    // server waiting for the client's bytes would hold the tunnel until
+    // --idle-timeout).
+    if (!this.done && client.readableEnded && !client.destroyed) this.onClientEnd();
+    if (!this.done && upstream.readableEnded && !upstream.destroyed) this.onUpstreamEnd();
     // The client was held paused while we chose and connected.
     if (client.isPaused()) client.resume();
   }
