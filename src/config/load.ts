@@ -83,6 +83,8 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     }
   }
 
+  /** Where the default pool's backends came from (flag, env variable or YAML key), for messages. */
+  let backendsWhere = '--backend';
   for (const def of SETTINGS) {
     if (def.key === 'config') {
       out.config = filePath;
@@ -110,6 +112,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
       where = `default ${def.flag}`;
     }
     try {
+      if (def.key === 'backends') backendsWhere = where;
       out[def.key] = def.parse(raw, where);
     } catch (err) {
       // one line per problem when a value has several (SettingProblems)
@@ -150,7 +153,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
   const seen = new Set<string>();
   for (const p of c.pools) {
     for (const b of p.backends) {
-      if (seen.has(b.name)) fail(`${p.name === 'default' ? '--backend' : `pools.${p.name}`}: duplicate backend name "${b.name}" (names are unique across pools)`);
+      if (seen.has(b.name)) fail(`${p.name === 'default' ? backendsWhere : `${c.config}: pools.${p.name}`}: duplicate backend name "${b.name}" (names are unique across pools)`);
       seen.add(b.name);
     }
   }

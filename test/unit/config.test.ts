@@ -219,3 +219,17 @@ t.test('YAML path in errors', async (t) => {
   t.match(err('nested.yaml'), /nested\.yaml(:\d+:\d+)?: invalid YAML: Nested mappings/);
   t.match(err('missing.yaml'), /--config: cannot read .*missing\.yaml: ENOENT/);
 });
+
+t.test('a duplicate backend name is reported where the backends came from', async (t) => {
+  const { buildConfig } = await import('../../src/config/load.js');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'lb4-dup-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'lb4.yaml');
+  writeFileSync(file, 'backends:\n  - 127.0.0.1:81\n  - 127.0.0.1:82,name=127.0.0.1:81\n');
+  t.throws(() => buildConfig({ cli: { config: file }, env: {} }), { message: new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: backends: duplicate backend name`) });
+  t.throws(() => buildConfig({ cli: {}, env: { LB_BACKENDS: '127.0.0.1:1 127.0.0.1:1' } }), { message: /^LB_BACKENDS: duplicate backend name/ });
+  t.throws(() => buildConfig({ cli: { backends: ['127.0.0.1:1', '127.0.0.1:1'] }, env: {} }), { message: /^--backend: duplicate backend name/ });
+});
