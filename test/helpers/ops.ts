@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getJson } from './admin.js';
+import { namedBackend, type NamedBackend } from './backends.js';
 
 export interface Host {
   teardown(fn: () => unknown): void;
@@ -55,4 +56,15 @@ export async function statsUntil(adminPort: number, pred: (s: Json) => boolean, 
 /** The /stats entry of backend `name`, or undefined. */
 export function backendOf(s: Json, name: string): Json | undefined {
   return (s.backends as Json[]).find((b) => b.name === name);
+}
+
+/** Named backends (they write their name on connect), closed at the end of the test. */
+export async function backends(t: Host, ...names: string[]): Promise<NamedBackend[]> {
+  const out: NamedBackend[] = [];
+  for (const n of names) {
+    const b = await namedBackend(n);
+    t.teardown(() => b.close());
+    out.push(b);
+  }
+  return out;
 }

@@ -9,20 +9,9 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
-import { namedBackend, type NamedBackend } from '../../helpers/backends.js';
 import { nameOf, tracked, linesOf } from '../../helpers/l4-e2e.js';
 import { runLb4, withLb4, type Lb4Process } from '../../helpers/lb4.js';
-import { backendOf, entry, stats, statsUntil, tempDir, writeConfig, type Host } from '../../helpers/ops.js';
-
-async function backends(t: Host, ...names: string[]): Promise<NamedBackend[]> {
-  const out: NamedBackend[] = [];
-  for (const n of names) {
-    const b = await namedBackend(n);
-    t.teardown(() => b.close());
-    out.push(b);
-  }
-  return out;
-}
+import { backends, backendOf, entry, stats, statsUntil, tempDir, writeConfig, type Host } from '../../helpers/ops.js';
 
 /** SIGHUP, then wait for the reload's outcome line (logged after `since`). */
 async function hup(lb: Lb4Process, msg = 'config reloaded'): Promise<Record<string, unknown>> {

@@ -9,21 +9,10 @@
 import t from 'tap';
 import net from 'node:net';
 import { join } from 'node:path';
-import { namedBackend, type NamedBackend } from '../../helpers/backends.js';
 import { getJson, post } from '../../helpers/admin.js';
 import { nameOf, tracked, within } from '../../helpers/l4-e2e.js';
 import { runLb4, withLb4 } from '../../helpers/lb4.js';
-import { backendOf, entry, sleep, stats, statsUntil, tempDir, writeConfig, type Host, type Json } from '../../helpers/ops.js';
-
-async function backends(t: Host, ...names: string[]): Promise<NamedBackend[]> {
-  const out: NamedBackend[] = [];
-  for (const n of names) {
-    const b = await namedBackend(n);
-    t.teardown(() => b.close());
-    out.push(b);
-  }
-  return out;
-}
+import { backends, backendOf, entry, sleep, stats, statsUntil, tempDir, writeConfig, type Host, type Json } from '../../helpers/ops.js';
 
 /** `n` connections, `batch` at a time; returns the names served. */
 async function burst(port: number, n: number, batch: number): Promise<string[]> {
