@@ -2,8 +2,9 @@
 # when node_modules is missing or older than package-lock.json.
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
+RELAY := build/Release/lb4_relay.node
 
-.PHONY: all build test typecheck demo certs perf bench bench-pick clean
+.PHONY: all build native test typecheck demo certs perf bench bench-pick clean
 
 all: build
 
@@ -11,8 +12,17 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $(NODE_MODULES_STAMP)
 
-build: $(NODE_MODULES_STAMP)
+build: $(NODE_MODULES_STAMP) $(RELAY)
 	npm run --silent build
+
+# The optional native relay (native/relay.c). npm ci builds it; this rebuilds
+# it when its source changes. A machine that cannot build it (no compiler,
+# not Linux) gets one warning line and runs every tunnel in JavaScript.
+$(RELAY): native/relay.c binding.gyp
+	@npm run --silent build:native || true
+
+native:
+	npm run --silent build:native
 
 typecheck: $(NODE_MODULES_STAMP)
 	npm run --silent typecheck
@@ -39,4 +49,4 @@ bench: build
 	@if [ -x perf/bench.sh ]; then perf/bench.sh; else $(MAKE) --no-print-directory bench-pick; fi
 
 clean:
-	rm -rf dist .tap coverage perf/out
+	rm -rf dist build .tap coverage perf/out

@@ -349,6 +349,15 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     this.rampTimer.unref();
   }
 
+  /**
+   * Bring the backends' byte counters up to date with tunnels on the native
+   * relay, which count in their own memory (src/l4/relay.ts). Called before
+   * /stats, /metrics and a worker's report; O(open sessions).
+   */
+  syncLiveCounters(): void {
+    for (const s of this.sessions) if (s instanceof L4Session) s.syncBytes();
+  }
+
   sessionEnded(s: ClientSession, reason: SessionEnd): void {
     this.sessions.delete(s);
     this.connectionsActive--;

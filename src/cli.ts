@@ -17,6 +17,7 @@ import cluster from 'node:cluster';
 import { Primary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 import type { Loggers } from './logger.js';
+import { disableNativeRelay } from './l4/relay.js';
 
 /** What the CLI runs: a Balancer (one process) or a workers Primary. */
 interface Service {
@@ -100,6 +101,10 @@ function runCheck(argv: string[]): never {
 
 /** Entry point used by bin/lb4. */
 export async function main(argv: string[]): Promise<void> {
+  // LB4_RELAY=js: every L4 tunnel in JavaScript, none on the native relay
+  // (src/l4/relay.ts). A process switch rather than a setting: it changes
+  // how bytes move, not what lb4 does, and it applies to --workers children.
+  if (process.env.LB4_RELAY === 'js') disableNativeRelay();
   // a --workers child: its settings come from the primary over IPC
   if (cluster.isWorker) process.exit(await runWorker());
   if (argv[0] === 'check') runCheck(argv.slice(1));

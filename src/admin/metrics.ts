@@ -276,6 +276,7 @@ export class LbMetrics {
   /** The exposition text and its Content-Type. */
   async scrape(): Promise<{ body: string; contentType: string }> {
     this.attachHealth();
+    this.lb.syncLiveCounters();
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
 }

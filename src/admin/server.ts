@@ -127,6 +127,7 @@ export class AdminServer {
     if (!b) return sendJson(res, 404, { error: `no such backend ${name}` });
     this.lb.setAdminState(b, parts[3] as 'drain' | 'disable' | 'enable');
     req.resume();
+    this.lb.syncLiveCounters();
     return sendJson(res, 200, backendStats(b, this.lb.poolOf(b)?.name));
   }
 }

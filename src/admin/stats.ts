@@ -8,6 +8,7 @@ import type { Balancer } from '../balancer.js';
 import type { Backend } from '../core/backend.js';
 import { VERSION } from './metrics.js';
 import { latencySummary } from '../l7/latency.js';
+import { relayStatus } from '../l4/relay.js';
 
 export interface BackendStatsJson {
   name: string;
@@ -51,6 +52,7 @@ export function backendStats(b: Backend, pool?: string): BackendStatsJson {
 }
 
 export function buildStats(lb: Balancer): Record<string, unknown> {
+  lb.syncLiveCounters();
   return {
     mode: lb.config.mode,
     strategy: lb.pool.factory.name,
@@ -70,6 +72,8 @@ export function buildStats(lb: Balancer): Record<string, unknown> {
       proxy_errors: l.stats.proxyErrors,
     })),
     draining: lb.draining,
+    // how L4 tunnels move bytes: "native" (the relay thread), else why not
+    relay: relayStatus(),
     version: VERSION,
   };
 }

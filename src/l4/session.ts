@@ -10,7 +10,8 @@ import type { LbError } from '../core/errors.js';
 import type { Queued } from '../core/wait-queue.js';
 import { hashString } from '../core/hash.js';
 import { ConnectAttempt, type ConnectOwner } from './connector.js';
-import { Tunnel, type TunnelEnd, type TunnelOwner } from './tunnel.js';
+import { Tunnel, type Exchange, type TunnelEnd, type TunnelOwner } from './tunnel.js';
+import { offload, RelayTunnel, type RelayOwner } from './relay.js';
 import type { Runtime, ListenerStats } from '../runtime.js';
 import type { Pool } from '../core/pool.js';
 import { formatHostPort } from '../config/parse.js';
@@ -24,7 +25,7 @@ export function normalizeIp(address: string | undefined): string {
   return address.startsWith('::ffff:') && address.indexOf('.') > 0 ? address.slice(7) : address;
 }
 
-export class L4Session implements ConnectOwner, TunnelOwner, Queued {
+export class L4Session implements ConnectOwner, TunnelOwner, RelayOwner, Queued {
   readonly rt: Runtime;
   readonly client: Socket;
   readonly listener: ListenerStats;
@@ -43,7 +44,7 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
   private avoid: Backend | null = null;
   backend: Backend | null = null;
   private connecting: ConnectAttempt | null = null;
-  tunnel: Tunnel | null = null;
+  tunnel: Exchange | null = null;
   private finished = false;
   private queueTimer: NodeJS.Timeout | null = null;
   private key = 0;
@@ -118,7 +119,14 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
     this.pool.connected(b, Date.now());
     this.client.removeListener('error', this.onClientError);
     this.client.removeListener('close', this.onClientGone);
-    this.tunnel = new Tunnel(this.client, socket, b, this.rt.config.idleTimeout, this);
+    const idle = this.rt.config.idleTimeout;
+    const moved = { bytesIn: 0, bytesOut: 0 };
+    this.tunnel = offload(this.client, socket, b, idle, this, moved) ?? new Tunnel(this.client, socket, b, idle, this, moved.bytesIn, moved.bytesOut);
+  }
+
+  /** Add the relay's live byte counts to the backend's counters (before /stats, /metrics, a worker's report). */
+  syncBytes(): void {
+    if (this.tunnel instanceof RelayTunnel) this.tunnel.sync();
   }
 
   onBackendConnectError(err: LbError, attempt: ConnectAttempt): void {
@@ -158,7 +166,7 @@ export class L4Session implements ConnectOwner, TunnelOwner, Queued {
     this.rt.release(this.pool, b); // also wakes queued clients, who may now take the trial
   }
 
-  onTunnelEnd(tunnel: Tunnel, reason: TunnelEnd): void {
+  onTunnelEnd(tunnel: Exchange, reason: TunnelEnd): void {
     this.rt.release(this.pool, tunnel.backend);
     this.finish(reason);
   }

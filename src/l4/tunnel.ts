@@ -27,7 +27,16 @@ export interface TunnelOwner {
   onTunnelEnd(tunnel: Tunnel, reason: TunnelEnd): void;
 }
 
-export class Tunnel {
+/** What a session needs of its tunnel, whichever carries it (this JavaScript Tunnel, or the native relay's RelayTunnel). */
+export interface Exchange {
+  readonly backend: Backend;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Close both sides now; the end is reported to the owner as usual. */
+  destroy(reason: TunnelEnd): void;
+}
+
+export class Tunnel implements Exchange {
   readonly client: Socket;
   readonly upstream: Socket;
   readonly backend: Backend;
@@ -42,8 +51,17 @@ export class Tunnel {
   private upstreamClosed = false;
   private done = false;
 
-  constructor(client: Socket, upstream: Socket, backend: Backend, idleTimeoutMs: number, owner: TunnelOwner) {
+  /**
+   * `movedIn`/`movedOut`: bytes already moved between these sockets before
+   * the tunnel started (an attempted hand-over to the native relay), counted
+   * on the tunnel and on the backend.
+   */
+  constructor(client: Socket, upstream: Socket, backend: Backend, idleTimeoutMs: number, owner: TunnelOwner, movedIn = 0, movedOut = 0) {
     this.client = client;
+    this.bytesIn = movedIn;
+    this.bytesOut = movedOut;
+    backend.bytesIn += movedIn;
+    backend.bytesOut += movedOut;
     this.upstream = upstream;
     this.backend = backend;
     this.owner = owner;

@@ -60,6 +60,7 @@ function applyAdmin(lb: Balancer, name: string, action: AdminAction): void {
 }
 
 function snapshot(lb: Balancer): WorkerSnapshot {
+  lb.syncLiveCounters();
   const backends: WorkerSnapshot['backends'][number][] = [];
   for (const p of lb.pools.values()) {
     for (const b of p.backends) {

@@ -1,0 +1,208 @@
+/**
+ * The two ways an L4 tunnel moves bytes, side by side: the native relay
+ * (native/relay.c, the default where it was built) and the JavaScript
+ * Tunnel (LB4_RELAY=js, and always for TLS). Each runs the same SPEC
+ * section 6 cases end to end through bin/lb4: bytes unchanged both ways
+ * with backpressure, half-close each way, the idle timeout, a backend reset,
+ * live byte counts in /stats while the tunnel is open, and the drain
+ * deadline at shutdown. The native half fails, not skips, when the addon is
+ * missing on Linux: .ci/run builds it with `make native`.
+ */
+import t from 'tap';
+import { once } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { echoBackend, sinkBackend } from '../../helpers/backends.js';
+import { getJson } from '../../helpers/admin.js';
+import { withLb4 } from '../../helpers/lb4.js';
+import { tracked, waitAccess, within } from '../../helpers/l4-e2e.js';
+
+const built = existsSync(new URL('../../../build/Release/lb4_relay.node', import.meta.url));
+const modes: { name: string; env: Record<string, string>; relay: string | RegExp }[] = [
+  { name: 'native relay', env: {}, relay: 'native' },
+  { name: 'JavaScript tunnel', env: { LB4_RELAY: 'js' }, relay: /^turned off/ },
+];
+
+for (const mode of modes) {
+  const linuxOnly = mode.relay === 'native' && process.platform !== 'linux';
+  t.test(mode.name, { skip: linuxOnly ? 'the native relay is Linux only' : false }, async (t) => {
+    if (mode.relay === 'native') t.ok(built, 'build/Release/lb4_relay.node exists (make native)');
+    const env = mode.env;
+
+    t.test('/stats says which carries the tunnels', async (t) => {
+      const echo = await echoBackend();
+      t.teardown(() => echo.close());
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--backend', echo.address], { env });
+      const stats = (await getJson(lb.adminPort!, '/stats')).json;
+      if (typeof mode.relay === 'string') t.equal(stats.relay, mode.relay);
+      else t.match(stats.relay, mode.relay);
+    });
+
+    t.test('16 MiB both ways with backpressure, sha256 equal, counted in the log and /stats', async (t) => {
+      const echo = await echoBackend();
+      t.teardown(() => echo.close());
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `${echo.address},name=echo`], { env });
+      const total = 16 * 1024 * 1024;
+      const sock = net.connect({ port: lb.ports[0]!, host: '127.0.0.1' });
+      t.teardown(() => sock.destroy());
+      await once(sock, 'connect');
+      const inHash = createHash('sha256');
+      let received = 0;
+      const done = new Promise<void>((resolve, reject) => {
+        sock.on('data', (d: Buffer) => {
+          received += d.length;
+          inHash.update(d);
+        });
+        sock.once('end', resolve);
+        sock.once('error', reject);
+      });
+      const outHash = createHash('sha256');
+      // uneven chunk sizes, so reads and writes do not line up
+      for (let sent = 0; sent < total; ) {
+        const n = Math.min(total - sent, 1000 + ((sent * 7) % 300_000));
+        const b = randomBytes(n);
+        outHash.update(b);
+        sent += n;
+        if (!sock.write(b)) await once(sock, 'drain');
+      }
+      sock.end();
+      await within(done, 30_000, `echo of ${total} bytes (have ${received})`);
+      t.equal(received, total, 'every byte came back');
+      t.equal(inHash.digest('hex'), outHash.digest('hex'), 'sha256 equal');
+      const [l] = await waitAccess(lb, 1);
+      t.equal(l!.bytes_in, total, 'access log bytes_in');
+      t.equal(l!.bytes_out, total, 'access log bytes_out');
+      t.equal(l!.end, 'client-close');
+      const b = (await getJson(lb.adminPort!, '/stats')).json.backends[0];
+      t.equal(b.bytes_in, total, '/stats bytes_in');
+      t.equal(b.bytes_out, total, '/stats bytes_out');
+      t.equal(b.active, 0);
+    });
+
+    t.test('half-close: the client ends first, the backend answers after', async (t) => {
+      let got = '';
+      const server = net.createServer({ allowHalfOpen: true }, (s) => {
+        s.on('error', () => {});
+        s.setEncoding('utf8');
+        s.on('data', (d: string) => (got += d));
+        s.on('end', () => {
+          // the client's FIN came through: answer only now, then end
+          setTimeout(() => s.end(`got ${got}`), 50);
+        });
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      t.teardown(() => server.close());
+      const port = (server.address() as net.AddressInfo).port;
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `127.0.0.1:${port},name=b`], { env });
+      const c = await tracked(t, lb.ports[0]!);
+      c.end('hello');
+      const answer = await c.readUntilEnd();
+      t.equal(answer.toString(), 'got hello', 'the answer came after the client half-closed');
+      await c.waitClose();
+      const [l] = await waitAccess(lb, 1);
+      t.equal(l!.end, 'client-close');
+      t.equal(l!.bytes_in, 5);
+      t.equal(l!.bytes_out, 9);
+    });
+
+    t.test('half-close: the backend speaks first and ends, the client still sends', async (t) => {
+      const sink = await sinkBackend({ writeOnConnect: 3 * 1024 * 1024 + 17 });
+      t.teardown(() => sink.close());
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `${sink.address},name=s`], { env });
+      const c = await tracked(t, lb.ports[0]!, '127.0.0.1', { allowHalfOpen: true });
+      const body = await c.readUntilEnd(20_000);
+      t.equal(body.length, 3 * 1024 * 1024 + 17, 'all of the backend first bytes');
+      t.equal(createHash('sha256').update(body).digest('hex'), sink.conns[0]!.sha256Sent);
+      c.end('after');
+      const conn = await sink.waitForDone(0);
+      t.equal(conn.bytesReceived, 5, 'the client bytes after the backend ended reached it');
+      await c.waitClose();
+      const [l] = await waitAccess(lb, 1);
+      t.equal(l!.end, 'backend-close');
+    });
+
+    t.test('idle timeout closes both sides', async (t) => {
+      const echo = await echoBackend();
+      t.teardown(() => echo.close());
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--idle-timeout', '300ms', '--backend', `${echo.address},name=e`], { env });
+      const c = await tracked(t, lb.ports[0]!);
+      const started = Date.now();
+      c.write('ping');
+      t.equal((await c.readBytes(4)).toString(), 'ping');
+      await c.waitClose(5_000);
+      const took = Date.now() - started;
+      t.ok(took >= 250, `not before the timeout (${took} ms)`);
+      t.ok(took < 3_000, `closed by the timeout (${took} ms)`);
+      const [l] = await waitAccess(lb, 1);
+      t.equal(l!.end, 'idle-timeout');
+      await echo.waitForConnections(0);
+    });
+
+    t.test('a backend reset closes the client; lb4 goes on', async (t) => {
+      const server = net.createServer((s) => {
+        s.on('error', () => {});
+        s.once('data', () => s.resetAndDestroy());
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      t.teardown(() => server.close());
+      const port = (server.address() as net.AddressInfo).port;
+      const echo = await echoBackend();
+      t.teardown(() => echo.close());
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--strategy', 'round-robin', '--backend', `127.0.0.1:${port},name=rst`, '--backend', `${echo.address},name=echo`], { env });
+      const c = await tracked(t, lb.ports[0]!);
+      c.write('boom');
+      await c.waitClose(5_000);
+      const [l] = await waitAccess(lb, 1);
+      t.equal(l!.backend, 'rst');
+      t.equal(l!.end, 'backend-error');
+      const d = await tracked(t, lb.ports[0]!);
+      d.write('still here');
+      t.equal((await d.readBytes(10)).toString(), 'still here', 'the next client is served');
+      d.end();
+      await d.waitClose();
+    });
+
+    t.test('/stats counts bytes of a tunnel that is still open', async (t) => {
+      const echo = await echoBackend();
+      t.teardown(() => echo.close());
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--backend', `${echo.address},name=e`], { env });
+      const c = await tracked(t, lb.ports[0]!);
+      const payload = randomBytes(100_000);
+      c.write(payload);
+      t.same(await c.readBytes(payload.length), payload);
+      const b = (await getJson(lb.adminPort!, '/stats')).json.backends[0];
+      t.equal(b.active, 1, 'the tunnel is open');
+      t.equal(b.bytes_in, payload.length, 'bytes_in so far');
+      t.equal(b.bytes_out, payload.length, 'bytes_out so far');
+      const metrics = (await getJson(lb.adminPort!, '/metrics')).body;
+      t.match(metrics, new RegExp(`lb4_backend_bytes_in_total\\{[^}]*backend="e"[^}]*\\} ${payload.length}\\b`), '/metrics too');
+      c.write(payload.subarray(0, 1000));
+      await c.readBytes(1000);
+      const again = (await getJson(lb.adminPort!, '/stats')).json.backends[0];
+      t.equal(again.bytes_in, payload.length + 1000, 'and it moves on, counted once');
+      c.end();
+      await c.waitClose();
+    });
+
+    t.test('shutdown: the drain deadline closes open tunnels, each logged', async (t) => {
+      const echo = await echoBackend();
+      t.teardown(() => echo.close());
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--drain-timeout', '300ms', '--backend', `${echo.address},name=e`], { env });
+      const socks = [await tracked(t, lb.ports[0]!), await tracked(t, lb.ports[0]!)];
+      for (const s of socks) {
+        s.write('x');
+        await s.readBytes(1);
+      }
+      lb.kill('SIGTERM');
+      for (const s of socks) await s.waitClose(5_000);
+      const exit = await lb.exited;
+      t.equal(exit.code, 0, 'exit 0 after the drain');
+      const lines = await waitAccess(lb, 2);
+      t.same(lines.map((l) => l.end), ['shutdown', 'shutdown']);
+      await echo.waitForConnections(0);
+    });
+  });
+}
