@@ -41,6 +41,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,14 +64,32 @@
 /* End reasons, in the order of TunnelEnd's names in src/l4/relay.ts. */
 enum { END_CLIENT_CLOSE = 0, END_BACKEND_CLOSE, END_CLIENT_ERROR, END_BACKEND_ERROR, END_IDLE, END_SHUTDOWN, END_NONE = -1 };
 
+/*
+ * Bulk directions switch from copying to splice(2): once a direction has
+ * moved SPLICE_AFTER bytes in full-buffer reads, it gets a pipe, and bytes
+ * go socket -> pipe -> socket inside the kernel, never copied to us (what
+ * HAProxy's "option splice-auto" does). Small and interactive tunnels never
+ * pay the pipe's two descriptors.
+ */
+#define SPLICE_AFTER (256 * 1024)
+#define PIPE_SIZE (256 * 1024)
+
 /* One direction: read from fd[k], written to fd[1 - k]. */
 typedef struct {
   char *pend;        /* bytes read and not yet written, or NULL */
   uint32_t pend_len; /* bytes left in pend */
   uint32_t pend_off;
+  int pipe_r, pipe_w; /* the splice pipe, or -1 */
+  uint32_t piped;     /* bytes in the pipe, not yet written */
+  uint8_t no_pipe;    /* pipe2() failed once (descriptor limit): keep copying */
   uint8_t eof;  /* read() returned 0 */
   uint8_t shut; /* the other side's write half is shut down */
 } dir_t;
+
+/* Bytes of direction d read and not yet written. */
+static inline uint32_t waiting(const dir_t *d) {
+  return d->pend_len + d->piped;
+}
 
 typedef struct {
   uint32_t id;
@@ -153,8 +172,8 @@ static void set_interest(relay_t *r, pair_t *p, int s, uint32_t want) {
 static void update_interest(relay_t *r, pair_t *p) {
   for (int s = 0; s < 2; s++) {
     uint32_t want = 0;
-    if (!p->d[s].eof && p->d[s].pend_len == 0) want |= EPOLLIN;
-    if (p->d[1 - s].pend_len > 0) want |= EPOLLOUT;
+    if (!p->d[s].eof && waiting(&p->d[s]) == 0) want |= EPOLLIN;
+    if (waiting(&p->d[1 - s]) > 0) want |= EPOLLOUT;
     set_interest(r, p, s, want);
   }
 }
@@ -186,6 +205,10 @@ static void finish(relay_t *r, pair_t *p, int reason, int err) {
     if (p->mask[s] != 0) epoll_ctl(r->ep, EPOLL_CTL_DEL, p->fd[s], NULL);
     close(p->fd[s]);
     free(p->d[s].pend);
+    if (p->d[s].pipe_r >= 0) {
+      close(p->d[s].pipe_r);
+      close(p->d[s].pipe_w);
+    }
   }
   done_t d = { p->id, p->reason, p->err, r->counters[slot * 2], r->counters[slot * 2 + 1] };
   __atomic_store_n(&r->slots[slot], NULL, __ATOMIC_RELEASE);
@@ -206,7 +229,7 @@ static void note_eof(pair_t *p, int s) {
 /* Shut the write half of fd[1 - k] once direction k has ended and is flushed. */
 static void maybe_shut(pair_t *p, int k) {
   dir_t *d = &p->d[k];
-  if (d->eof && !d->shut && d->pend_len == 0) {
+  if (d->eof && !d->shut && waiting(d) == 0) {
     shutdown(p->fd[1 - k], SHUT_WR); /* ENOTCONN after a reset shows up on the next read */
     d->shut = 1;
   }
@@ -225,10 +248,62 @@ static int flush(pair_t *p, int k) {
     d->pend_off += (uint32_t)w;
     d->pend_len -= (uint32_t)w;
   }
-  free(d->pend);
-  d->pend = NULL;
-  d->pend_off = 0;
+  if (d->pend) {
+    free(d->pend);
+    d->pend = NULL;
+    d->pend_off = 0;
+  }
+  while (d->piped > 0) {
+    ssize_t w = splice(d->pipe_r, NULL, p->fd[1 - k], NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      return errno;
+    }
+    d->piped -= (uint32_t)w;
+  }
   maybe_shut(p, k);
+  return 0;
+}
+
+/* Give direction d a splice pipe; on failure it goes on copying. */
+static void open_pipe(dir_t *d) {
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+    d->no_pipe = 1;
+    return;
+  }
+  fcntl(fds[1], F_SETPIPE_SZ, PIPE_SIZE); /* a smaller pipe (the default 64 KiB) still works */
+  d->pipe_r = fds[0];
+  d->pipe_w = fds[1];
+}
+
+/* pump() for a direction with a pipe: socket -> pipe -> socket, no copy. */
+static int pump_splice(relay_t *r, pair_t *p, int s, int64_t now) {
+  dir_t *d = &p->d[s];
+  double *count = &r->counters[(p->id & SLOT_MASK) * 2 + s];
+  for (int i = 0; i < MAX_READS_PER_EVENT && !d->eof && waiting(d) == 0; i++) {
+    ssize_t n = splice(p->fd[s], NULL, d->pipe_w, NULL, PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0; /* the pipe is empty: the socket is */
+      fail(r, p, s, errno);
+      return -1;
+    }
+    if (n == 0) {
+      note_eof(p, s);
+      maybe_shut(p, s);
+      return 0;
+    }
+    *count += (double)n;
+    p->last_ms = now;
+    d->piped = (uint32_t)n;
+    int err = flush(p, s);
+    if (err) {
+      fail(r, p, 1 - s, err);
+      return -1;
+    }
+  }
   return 0;
 }
 
@@ -239,6 +314,7 @@ static int flush(pair_t *p, int k) {
  */
 static int pump(relay_t *r, pair_t *p, int s, int64_t now) {
   dir_t *d = &p->d[s];
+  if (d->pipe_r >= 0) return pump_splice(r, p, s, now);
   int from = p->fd[s], to = p->fd[1 - s];
   double *count = &r->counters[(p->id & SLOT_MASK) * 2 + s];
   for (int i = 0; i < MAX_READS_PER_EVENT && !d->eof && d->pend_len == 0; i++) {
@@ -279,6 +355,10 @@ static int pump(relay_t *r, pair_t *p, int s, int64_t now) {
       return 0;
     }
     if (n < READ_BUF) return 0; /* most likely empty now: let epoll say */
+    if (!d->no_pipe && *count >= SPLICE_AFTER) {
+      open_pipe(d);
+      if (d->pipe_r >= 0) return pump_splice(r, p, s, now);
+    }
   }
   return 0;
 }
@@ -292,7 +372,7 @@ static void on_event(relay_t *r, pair_t *p, int s, uint32_t events, int64_t now)
     return;
   }
   /* A hang-up with bytes waiting for this side: the write tells what happened. */
-  if ((events & (EPOLLOUT | EPOLLHUP)) && p->d[1 - s].pend_len > 0) {
+  if ((events & (EPOLLOUT | EPOLLHUP)) && waiting(&p->d[1 - s]) > 0) {
     int err = flush(p, 1 - s);
     if (err) {
       fail(r, p, s, err);
@@ -305,7 +385,7 @@ static void on_event(relay_t *r, pair_t *p, int s, uint32_t events, int64_t now)
     if (pump(r, p, s, now) < 0) return;
   }
   /* Bytes read from the other side may now fit too. */
-  if ((events & EPOLLOUT) && p->d[1 - s].pend_len == 0 && !p->d[1 - s].eof) {
+  if ((events & EPOLLOUT) && waiting(&p->d[1 - s]) == 0 && !p->d[1 - s].eof) {
     if (pump(r, p, 1 - s, now) < 0) return;
   }
   if (p->d[0].shut && p->d[1].shut) {
@@ -444,8 +524,13 @@ static void cleanup(void *arg) {
     if (!p) continue;
     close(p->fd[0]);
     close(p->fd[1]);
-    free(p->d[0].pend);
-    free(p->d[1].pend);
+    for (int s = 0; s < 2; s++) {
+      free(p->d[s].pend);
+      if (p->d[s].pipe_r >= 0) {
+        close(p->d[s].pipe_r);
+        close(p->d[s].pipe_w);
+      }
+    }
     free(p);
   }
   close(r->ep);
@@ -502,20 +587,23 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
 }
 
 /*
- * adopt(clientFd, backendFd, idleMs) -> id (>= 0), or -errno. The caller
- * keeps its own descriptors and closes them; the relay works on duplicates.
+ * adopt(clientFd, backendFd, idleMs, idleSoFarMs) -> id (>= 0), or -errno.
+ * The caller keeps its own descriptors and closes them; the relay works on
+ * duplicates. idleSoFarMs: how long the tunnel has been quiet already, so
+ * the idle timeout counts from its last byte, not from the hand-over.
  */
 static napi_value js_adopt(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], out;
+  size_t argc = 4;
+  napi_value argv[4], out;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   relay_t *r;
   napi_get_instance_data(env, (void **)&r);
   int32_t cfd, bfd;
-  double idle;
+  double idle, quiet = 0;
   napi_get_value_int32(env, argv[0], &cfd);
   napi_get_value_int32(env, argv[1], &bfd);
   napi_get_value_double(env, argv[2], &idle);
+  if (argc > 3) napi_get_value_double(env, argv[3], &quiet);
   int32_t result;
   uint32_t slot;
   if (!r->thread_started) {
@@ -553,8 +641,9 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   r->gen[slot] = (r->gen[slot] + 1) & 0x3fff;
   p->id = (r->gen[slot] << SLOT_BITS) | slot;
   p->idle_ms = idle > 0 ? (int64_t)idle : 0;
-  p->last_ms = now_ms();
+  p->last_ms = now_ms() - (quiet > 0 ? (int64_t)quiet : 0);
   p->reason = END_NONE;
+  p->d[0].pipe_r = p->d[0].pipe_w = p->d[1].pipe_r = p->d[1].pipe_w = -1;
   r->counters[slot * 2] = 0;
   r->counters[slot * 2 + 1] = 0;
   const uint32_t id = p->id;
@@ -618,6 +707,23 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * trim(): give the C heap's free memory back to the system (glibc
+ * malloc_trim). After a spike, the native side of thousands of closed
+ * sockets (libuv handles, Node's wraps, read buffers) is free but still
+ * mapped; src/reclaim.ts calls this after its collection.
+ */
+static napi_value js_trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+#ifdef __GLIBC__
+  napi_get_boolean(env, malloc_trim(0) != 0, &out);
+#else
+  napi_get_boolean(env, false, &out);
+#endif
+  return out;
+}
+
 static void free_instance(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -640,8 +746,9 @@ static napi_value init_module(napi_env env, napi_value exports) {
     { "init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL },
     { "adopt", NULL, js_adopt, NULL, NULL, NULL, napi_default, NULL },
     { "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
+    { "trim", NULL, js_trim, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 4, props);
   return exports;
 }
 

@@ -26,6 +26,8 @@ import type { ProbeResult } from './health/probes.js';
 import { formatHostPort } from './config/parse.js';
 import { PeekStage, type PeekHost } from './l4/peek-stage.js';
 import { TlsTerminator } from './l4/tls-server.js';
+import { OFFLOAD_IDLE_MS, relayAvailable, relayStatus } from './l4/relay.js';
+import { MemoryReclaimer } from './reclaim.js';
 import { checkProxyHeader, clearUpstreamTlsCache, upstreamTlsOptions, type ClientFacts } from './l4/upstream.js';
 import type { ProbeTarget } from './health/probes.js';
 
@@ -54,6 +56,12 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
   private drainResolve: (() => void) | null = null;
   private circuitTimers = new Set<NodeJS.Timeout>();
   private rampTimer: NodeJS.Timeout | null = null;
+  /**
+   * Once a second: hand tunnels open for a while to the native relay
+   * (src/l4/relay.ts), and give memory back after a spike (src/reclaim.ts).
+   */
+  private housekeepingTimer: NodeJS.Timeout | null = null;
+  private readonly reclaimer = new MemoryReclaimer();
   /** PROXY header / ClientHello peeks between accept and dispatch (src/l4/peek-stage.ts). */
   private readonly peekStage = new PeekStage(this);
   /** Certificates, SNI, tickets and session cache of the TLS listeners; null without --tls-cert. */
@@ -134,6 +142,9 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
       throw err;
     }
     this.health.start();
+    this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
+    this.housekeepingTimer.unref();
+    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ relay: relayStatus() }, 'l4 relay');
     if (this.config.backendTlsInsecure) this.loggers.log.warn({ setting: 'backendTlsInsecure' }, 'backend certificates are not verified (--backend-tls-insecure)');
   }
 
@@ -358,6 +369,24 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     for (const s of this.sessions) if (s instanceof L4Session) s.syncBytes();
   }
 
+  /**
+   * Once a second: hand every JavaScript tunnel open for OFFLOAD_IDLE_MS or
+   * more to the native relay, then let the reclaimer decide whether a spike
+   * is over. O(open sessions).
+   */
+  private housekeeping(): void {
+    const now = Date.now();
+    let handed = 0;
+    if (this.config.mode === 'l4' && relayAvailable()) {
+      const before = now - OFFLOAD_IDLE_MS;
+      for (const s of this.sessions) if (s instanceof L4Session && s.offloadIfOlder(before)) handed++;
+    }
+    if (this.reclaimer.tick(this.sessions.size, handed, now) && this.loggers.log.isLevelEnabled('debug')) {
+      const m = process.memoryUsage();
+      this.loggers.log.debug({ connections: this.sessions.size, rss: m.rss, heap_used: m.heapUsed, heap_total: m.heapTotal, external: m.external }, 'memory reclaimed');
+    }
+  }
+
   sessionEnded(s: ClientSession, reason: SessionEnd): void {
     this.sessions.delete(s);
     this.connectionsActive--;
@@ -525,6 +554,7 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     this.tlsTerminator?.stop();
     for (const t of this.circuitTimers) clearTimeout(t);
     if (this.rampTimer) clearTimeout(this.rampTimer);
+    if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
     this.loggers.log.info({ connections: this.sessions.size, drain_timeout_ms: this.config.drainTimeout }, 'draining');
     this.l7?.drain(this.sessions);
     if (this.sessions.size > 0) {

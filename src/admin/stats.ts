@@ -8,7 +8,7 @@ import type { Balancer } from '../balancer.js';
 import type { Backend } from '../core/backend.js';
 import { VERSION } from './metrics.js';
 import { latencySummary } from '../l7/latency.js';
-import { relayStatus } from '../l4/relay.js';
+import { relayStats } from '../l4/relay.js';
 
 export interface BackendStatsJson {
   name: string;
@@ -72,8 +72,8 @@ export function buildStats(lb: Balancer): Record<string, unknown> {
       proxy_errors: l.stats.proxyErrors,
     })),
     draining: lb.draining,
-    // how L4 tunnels move bytes: "native" (the relay thread), else why not
-    relay: relayStatus(),
+    // how L4 tunnels move bytes: on the native relay thread, or in JavaScript (and why)
+    relay: relayStats(),
     version: VERSION,
   };
 }

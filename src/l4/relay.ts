@@ -1,35 +1,44 @@
 /**
- * The native relay (native/relay.c) seen from TypeScript: once an L4
- * session's client and backend are both plain TCP sockets and connected, the
- * tunnel's bytes can move on the relay's epoll thread instead of through two
- * net.Socket streams (why: the module comment of native/relay.c, numbers in
- * perf/CHANGELOG.md).
+ * The native relay (native/relay.c) seen from TypeScript: an L4 tunnel whose
+ * client and backend are both plain TCP sockets can move its bytes on the
+ * relay's epoll thread instead of through two net.Socket streams (why: the
+ * module comment of native/relay.c; numbers in perf/CHANGELOG.md).
  *
- * `offload()` hands a connected pair over, or returns null and changes
- * nothing, in which case the caller runs the JavaScript Tunnel as before.
+ * When: every tunnel starts as a JavaScript Tunnel, and is handed over once
+ * it has proved worth it: at OFFLOAD_CHUNKS chunks (a keep-alive connection,
+ * a download), or after OFFLOAD_IDLE_MS open (an idle connection, whose two
+ * net.Sockets cost ~4 KB more than the relay's state). A connection that
+ * carries one request and closes never pays the hand-over (measured: it
+ * costs more than it saves there).
+ *
  * The relay is used when the addon was built (`npm ci` builds it on Linux,
  * build/Release/lb4_relay.node) and not turned off (LB4_RELAY=js, read by
  * the CLI). A RelayTunnel keeps the Tunnel's contract: the same end reasons,
  * byte counts on the session and the backend, and destroy() for the drain.
  *
- * The hand-over, all in one synchronous block so that no read can come in
- * between: bytes Node already read (a peeked head given back with unshift(),
- * a request that came while we connected, a banner from a server that speaks
- * first) are written to the other side; if any write stays queued the pair
- * stays in JavaScript. Then the relay dup()s both descriptors, and the
- * net.Sockets are destroyed: that closes Node's descriptors without a FIN or
- * a reset (close() on one of two descriptors of a socket sends nothing), and
- * libuv takes them out of its epoll set before closing.
+ * The hand-over is one synchronous block, so that no read can come in
+ * between, and only happens when Node holds nothing of the tunnel's bytes
+ * (nothing buffered, no write queued, no half-close started). The relay
+ * dup()s both descriptors, then the net.Sockets are destroyed: that closes
+ * Node's descriptors without a FIN or a reset (close() on one of two
+ * descriptors of a socket sends nothing), and libuv takes them out of its
+ * epoll set before closing.
  */
+/** Chunks (either way) after which a JavaScript Tunnel is handed over; and again this many later when it could not be. */
+export const OFFLOAD_CHUNKS = 16;
+/** Age after which an open JavaScript Tunnel is handed over, busy or not (the balancer sweeps once a second). */
+export const OFFLOAD_IDLE_MS = 1000;
+
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Backend } from '../core/backend.js';
-import type { TunnelEnd } from './tunnel.js';
+import type { Tunnel, TunnelEnd } from './tunnel.js';
 
 interface NativeRelay {
   init(onEnd: (id: number, reason: number, errno: number, bytesIn: number, bytesOut: number) => void): Float64Array;
-  adopt(clientFd: number, backendFd: number, idleMs: number): number;
+  adopt(clientFd: number, backendFd: number, idleMs: number, idleSoFarMs: number): number;
   close(id: number, reason: number): void;
+  trim(): boolean;
 }
 
 /** The relay's end codes, by number (native/relay.c, enum END_*). */
@@ -54,9 +63,9 @@ export class RelayTunnel {
   private finalIn = 0;
   private finalOut = 0;
   /** What the backend's counters already hold of this tunnel's bytes. */
-  private syncedIn = 0;
-  private syncedOut = 0;
-  /** Bytes already counted before the hand-over (written by JavaScript). */
+  private syncedIn: number;
+  private syncedOut: number;
+  /** Bytes the JavaScript Tunnel moved before the hand-over (already on the backend's counters). */
   private readonly baseIn: number;
   private readonly baseOut: number;
 
@@ -68,6 +77,8 @@ export class RelayTunnel {
     this.owner = owner;
     this.baseIn = baseIn;
     this.baseOut = baseOut;
+    this.syncedIn = baseIn;
+    this.syncedOut = baseOut;
   }
 
   /** Bytes client → backend so far. */
@@ -110,6 +121,9 @@ export class RelayTunnel {
 class RelayHost {
   readonly native: NativeRelay;
   readonly counters: Float64Array;
+  /** Tunnels on the relay now, and handed over since start. */
+  live = 0;
+  total = 0;
   /** Live tunnels by slot. */
   private readonly tunnels: (RelayTunnel | undefined)[] = [];
 
@@ -120,6 +134,8 @@ class RelayHost {
 
   register(t: RelayTunnel): void {
     this.tunnels[t.id & SLOT_MASK] = t;
+    this.live++;
+    this.total++;
   }
 
   private onEnd(id: number, reason: number, errno: number, bytesIn: number, bytesOut: number): void {
@@ -127,6 +143,7 @@ class RelayHost {
     const t = this.tunnels[slot];
     if (t === undefined || t.id !== id) return;
     this.tunnels[slot] = undefined;
+    this.live--;
     t.ended(reason, errno, bytesIn, bytesOut);
   }
 }
@@ -141,6 +158,27 @@ export function disableNativeRelay(): void {
   disabled = true;
 }
 
+let addon: NativeRelay | null | undefined;
+/** Why the addon did not load, when it did not. */
+let loadError: string | null = null;
+
+/** The addon itself, loaded once (also for trim() when the relay is off); null where it was not built. */
+function loadAddon(): NativeRelay | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.platform !== 'linux') {
+    loadError = `not available on ${process.platform}`;
+    return null;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    addon = require('../../build/Release/lb4_relay.node') as NativeRelay;
+  } catch (err) {
+    loadError = `not built (${(err as Error).message.split('\n')[0]})`;
+  }
+  return addon;
+}
+
 function getHost(): RelayHost | null {
   if (host !== undefined) return host;
   host = null;
@@ -148,22 +186,25 @@ function getHost(): RelayHost | null {
     unavailable = 'turned off (LB4_RELAY=js)';
     return null;
   }
-  if (process.platform !== 'linux') {
-    unavailable = `not available on ${process.platform}`;
+  const native = loadAddon();
+  if (native === null) {
+    unavailable = loadError;
     return null;
   }
-  try {
-    const require = createRequire(import.meta.url);
-    host = new RelayHost(require('../../build/Release/lb4_relay.node') as NativeRelay);
-  } catch (err) {
-    unavailable = `not built (${(err as Error).message.split('\n')[0]})`;
-  }
+  host = new RelayHost(native);
   return host;
 }
 
 /** 'native' when L4 tunnels run on the native relay, else the reason they do not. */
 export function relayStatus(): string {
   return getHost() !== null ? 'native' : (unavailable ?? 'off');
+}
+
+/** For /stats: how tunnels move bytes, and how many the relay carries now and has carried. */
+export function relayStats(): { mode: 'native' | 'js'; tunnels: number; total: number; reason?: string } {
+  const h = getHost();
+  if (h === null) return { mode: 'js', tunnels: 0, total: 0, reason: unavailable ?? 'off' };
+  return { mode: 'native', tunnels: h.live, total: h.total };
 }
 
 interface HandleLike {
@@ -177,53 +218,48 @@ function fdOf(s: Socket): number {
 
 function noop(): void {}
 
-/** Bytes JavaScript moved during a hand-over (see offload()). */
-export interface Moved {
-  bytesIn: number;
-  bytesOut: number;
+/**
+ * Give the C heap's free memory back to the system (glibc malloc_trim, from
+ * the relay's addon); false when the addon is not loaded. See src/reclaim.ts.
+ */
+export function trimNativeHeap(): boolean {
+  const native = loadAddon();
+  return native !== null && native.trim();
+}
+
+/** True when tunnels can be handed to the native relay in this process. */
+export function relayAvailable(): boolean {
+  return getHost() !== null;
 }
 
 /**
- * Hand a connected client/backend pair to the native relay. Returns the
- * RelayTunnel, or null: relay off or unavailable, a TLS socket on either
- * side, writes still queued, or the relay refused. On null the sockets are
- * untouched except that bytes Node had buffered may have been written to the
- * other side already; `moved` says how many, and the caller's JavaScript
- * Tunnel counts them.
+ * Hand a running JavaScript Tunnel to the native relay. Returns the
+ * RelayTunnel that goes on in its place, or null when it cannot be handed
+ * over now (relay off or unavailable, TLS on either side, a side already
+ * ended, bytes buffered or writes queued in Node, or the relay refused); the
+ * JavaScript Tunnel then simply goes on.
  */
-export function offload(client: Socket, upstream: Socket, backend: Backend, idleTimeoutMs: number, owner: RelayOwner, moved: Moved): RelayTunnel | null {
+export function handOver(tunnel: Tunnel, owner: RelayOwner, idleTimeoutMs: number): RelayTunnel | null {
   const h = getHost();
   if (h === null) return null;
+  const client = tunnel.client;
+  const upstream = tunnel.upstream;
   if ((client as { encrypted?: boolean }).encrypted || (upstream as { encrypted?: boolean }).encrypted) return null;
   if (client.destroyed || upstream.destroyed) return null;
+  // half-closes in flight stay with the JavaScript tunnel, which saw them start
+  if (client.readableEnded || upstream.readableEnded || client.writableEnded || upstream.writableEnded) return null;
+  // nothing may sit in Node's buffers: the relay starts from the kernel's
+  if (client.readableLength > 0 || upstream.readableLength > 0) return null;
   if (client.writableLength > 0 || upstream.writableLength > 0) return null;
   const cfd = fdOf(client);
   const ufd = fdOf(upstream);
   if (cfd < 0 || ufd < 0) return null;
-  if (client.readableLength > 0) {
-    const head = client.read() as Buffer | null;
-    if (head !== null) {
-      moved.bytesIn = head.length;
-      upstream.write(head);
-    }
-  }
-  if (upstream.readableLength > 0) {
-    const banner = upstream.read() as Buffer | null;
-    if (banner !== null) {
-      moved.bytesOut = banner.length;
-      client.write(banner);
-    }
-  }
-  // Still queued in Node (a head larger than the socket took at once): the
-  // JavaScript tunnel goes on from here.
-  if (client.writableLength > 0 || upstream.writableLength > 0) return null;
-  const id = h.native.adopt(cfd, ufd, idleTimeoutMs);
+  const id = h.native.adopt(cfd, ufd, idleTimeoutMs, Math.max(0, Date.now() - tunnel.lastActive));
   if (id < 0) return null;
-  const t = new RelayTunnel(h, id, backend, owner, moved.bytesIn, moved.bytesOut);
+  const t = new RelayTunnel(h, id, tunnel.backend, owner, tunnel.bytesIn, tunnel.bytesOut);
   h.register(t);
+  tunnel.detach();
   // Node's descriptors go; the relay's duplicates keep the connections.
-  client.removeAllListeners();
-  upstream.removeAllListeners();
   client.on('error', noop);
   upstream.on('error', noop);
   client.destroy();

@@ -11,7 +11,7 @@ import type { Queued } from '../core/wait-queue.js';
 import { hashString } from '../core/hash.js';
 import { ConnectAttempt, type ConnectOwner } from './connector.js';
 import { Tunnel, type Exchange, type TunnelEnd, type TunnelOwner } from './tunnel.js';
-import { offload, RelayTunnel, type RelayOwner } from './relay.js';
+import { handOver, OFFLOAD_CHUNKS, relayAvailable, RelayTunnel, type RelayOwner } from './relay.js';
 import type { Runtime, ListenerStats } from '../runtime.js';
 import type { Pool } from '../core/pool.js';
 import { formatHostPort } from '../config/parse.js';
@@ -27,7 +27,8 @@ export function normalizeIp(address: string | undefined): string {
 
 export class L4Session implements ConnectOwner, TunnelOwner, RelayOwner, Queued {
   readonly rt: Runtime;
-  readonly client: Socket;
+  /** The client socket; null once the tunnel went to the native relay (the destroyed Socket is not kept alive for nothing). */
+  client: Socket | null;
   readonly listener: ListenerStats;
   readonly pool: Pool;
   readonly startedAt: number;
@@ -107,7 +108,7 @@ export class L4Session implements ConnectOwner, TunnelOwner, RelayOwner, Queued 
     this.backend = b;
     const c = this.rt.config;
     this.connecting = new ConnectAttempt(b, c.connectTimeout, this, {
-      proxyHeader: proxyHeaderToSend(c, b, this.client, this.facts),
+      proxyHeader: proxyHeaderToSend(c, b, this.client!, this.facts),
       tls: upstreamTlsOptions(c, b),
     });
   }
@@ -117,11 +118,31 @@ export class L4Session implements ConnectOwner, TunnelOwner, RelayOwner, Queued 
     const b = attempt.backend;
     this.rt.onConnectSuccess(b);
     this.pool.connected(b, Date.now());
-    this.client.removeListener('error', this.onClientError);
-    this.client.removeListener('close', this.onClientGone);
-    const idle = this.rt.config.idleTimeout;
-    const moved = { bytesIn: 0, bytesOut: 0 };
-    this.tunnel = offload(this.client, socket, b, idle, this, moved) ?? new Tunnel(this.client, socket, b, idle, this, moved.bytesIn, moved.bytesOut);
+    const client = this.client!;
+    client.removeListener('error', this.onClientError);
+    client.removeListener('close', this.onClientGone);
+    this.tunnel = new Tunnel(client, socket, b, this.rt.config.idleTimeout, this, relayAvailable() ? OFFLOAD_CHUNKS : Infinity);
+  }
+
+  onTunnelBusy(tunnel: Tunnel): void {
+    this.offload(tunnel);
+  }
+
+  /** Hand a JavaScript tunnel open since before `openedBefore` to the native relay (the balancer's sweep of idle tunnels); true when it went. */
+  offloadIfOlder(openedBefore: number): boolean {
+    const t = this.tunnel;
+    return t instanceof Tunnel && t.offloadAt !== Infinity && t.startedAt <= openedBefore && this.offload(t);
+  }
+
+  private offload(t: Tunnel): boolean {
+    const r = handOver(t, this, this.rt.config.idleTimeout);
+    if (r === null) {
+      t.offloadAt = t.chunks + OFFLOAD_CHUNKS; // not now: try again later
+      return false;
+    }
+    this.tunnel = r;
+    this.client = null;
+    return true;
   }
 
   /** Add the relay's live byte counts to the backend's counters (before /stats, /metrics, a worker's report). */
@@ -218,7 +239,7 @@ export class L4Session implements ConnectOwner, TunnelOwner, RelayOwner, Queued 
   private finish(reason: SessionEnd): void {
     if (this.finished) return;
     this.finished = true;
-    if (!this.client.destroyed) this.client.destroy();
+    if (this.client !== null && !this.client.destroyed) this.client.destroy();
     this.rt.sessionEnded(this, reason);
   }
 

@@ -25,6 +25,8 @@ export type TunnelEnd = 'client-close' | 'backend-close' | 'client-error' | 'bac
 export interface TunnelOwner {
   /** Called once, after both sockets have closed. */
   onTunnelEnd(tunnel: Tunnel, reason: TunnelEnd): void;
+  /** The tunnel reached `offloadAt` chunks: it is busy enough to hand to the native relay (only asked when `offloadAt` is finite). */
+  onTunnelBusy?(tunnel: Tunnel): void;
 }
 
 /** What a session needs of its tunnel, whichever carries it (this JavaScript Tunnel, or the native relay's RelayTunnel). */
@@ -51,17 +53,24 @@ export class Tunnel implements Exchange {
   private upstreamClosed = false;
   private done = false;
 
+  /** When it started (for the hand-over of idle tunnels to the native relay). */
+  readonly startedAt: number;
+  /** Chunks moved either way. */
+  chunks = 0;
+  /** When the last chunk moved (Date.now()); the relay's idle clock goes on from it after a hand-over. */
+  lastActive: number;
   /**
-   * `movedIn`/`movedOut`: bytes already moved between these sockets before
-   * the tunnel started (an attempted hand-over to the native relay), counted
-   * on the tunnel and on the backend.
+   * At this many chunks the owner is asked to hand the tunnel to the native
+   * relay (src/l4/relay.ts); it raises the mark when that cannot happen yet.
+   * Infinity without the relay.
    */
-  constructor(client: Socket, upstream: Socket, backend: Backend, idleTimeoutMs: number, owner: TunnelOwner, movedIn = 0, movedOut = 0) {
+  offloadAt: number;
+
+  constructor(client: Socket, upstream: Socket, backend: Backend, idleTimeoutMs: number, owner: TunnelOwner, offloadAt = Infinity) {
     this.client = client;
-    this.bytesIn = movedIn;
-    this.bytesOut = movedOut;
-    backend.bytesIn += movedIn;
-    backend.bytesOut += movedOut;
+    this.startedAt = Date.now();
+    this.lastActive = this.startedAt;
+    this.offloadAt = offloadAt;
     this.upstream = upstream;
     this.backend = backend;
     this.owner = owner;
@@ -111,6 +120,9 @@ export class Tunnel implements Exchange {
     this.bytesIn += n;
     this.backend.bytesIn += n;
     if (!this.upstream.write(chunk)) this.client.pause();
+    // Only the first chunks of a tunnel run here when the relay takes over, so Date.now() per chunk is cheap enough.
+    if (this.offloadAt !== Infinity) this.lastActive = Date.now();
+    if (++this.chunks >= this.offloadAt) this.owner.onTunnelBusy!(this);
   }
 
   private onUpstreamData(chunk: Buffer): void {
@@ -118,6 +130,31 @@ export class Tunnel implements Exchange {
     this.bytesOut += n;
     this.backend.bytesOut += n;
     if (!this.client.write(chunk)) this.upstream.pause();
+    if (this.offloadAt !== Infinity) this.lastActive = Date.now();
+    if (++this.chunks >= this.offloadAt) this.owner.onTunnelBusy!(this);
+  }
+
+  /**
+   * Let go of both sockets without closing them (they are being handed to
+   * the native relay): no handler of this tunnel runs again, no timeout.
+   */
+  detach(): void {
+    const c = this.client;
+    const u = this.upstream;
+    c.removeListener('data', this.onClientData);
+    c.removeListener('drain', this.onClientDrain);
+    c.removeListener('end', this.onClientEnd);
+    c.removeListener('error', this.onClientError);
+    c.removeListener('close', this.onClientClose);
+    u.removeListener('data', this.onUpstreamData);
+    u.removeListener('drain', this.onUpstreamDrain);
+    u.removeListener('end', this.onUpstreamEnd);
+    u.removeListener('error', this.onUpstreamError);
+    u.removeListener('close', this.onUpstreamClose);
+    u.removeListener('timeout', this.onIdle);
+    u.setTimeout(0);
+    this.done = true;
+    this.offloadAt = Infinity;
   }
 
   private onUpstreamDrain(): void {

@@ -5,8 +5,11 @@
  * section 6 cases end to end through bin/lb4: bytes unchanged both ways
  * with backpressure, half-close each way, the idle timeout, a backend reset,
  * live byte counts in /stats while the tunnel is open, and the drain
- * deadline at shutdown. The native half fails, not skips, when the addon is
- * missing on Linux: .ci/run builds it with `make native`.
+ * deadline at shutdown. A tunnel starts in JavaScript and is handed to the
+ * relay after 16 chunks or once it has been open a second, so each native
+ * case waits for /stats to show the hand-over before the part under test.
+ * The native half fails, not skips, when the addon is missing on Linux:
+ * .ci/run builds it with `make native`.
  */
 import t from 'tap';
 import { once } from 'node:events';
@@ -17,12 +20,32 @@ import { echoBackend, sinkBackend } from '../../helpers/backends.js';
 import { getJson } from '../../helpers/admin.js';
 import { withLb4 } from '../../helpers/lb4.js';
 import { tracked, waitAccess, within } from '../../helpers/l4-e2e.js';
+import type { Lb4Process } from '../../helpers/lb4.js';
 
 const built = existsSync(new URL('../../../build/Release/lb4_relay.node', import.meta.url));
-const modes: { name: string; env: Record<string, string>; relay: string | RegExp }[] = [
+const modes: { name: string; env: Record<string, string>; relay: 'native' | 'js' }[] = [
   { name: 'native relay', env: {}, relay: 'native' },
-  { name: 'JavaScript tunnel', env: { LB4_RELAY: 'js' }, relay: /^turned off/ },
+  { name: 'JavaScript tunnel', env: { LB4_RELAY: 'js' }, relay: 'js' },
 ];
+
+async function relayOf(lb: Lb4Process): Promise<{ mode: string; tunnels: number; total: number; reason?: string }> {
+  return (await getJson(lb.adminPort!, '/stats')).json.relay;
+}
+
+/** Native: wait until the relay carries `n` tunnels. JavaScript: check it carries none. */
+async function handedOver(lb: Lb4Process, mode: 'native' | 'js', n: number): Promise<void> {
+  const end = Date.now() + 5_000;
+  for (;;) {
+    const r = await relayOf(lb);
+    if (mode === 'js') {
+      if (r.tunnels !== 0 || r.total !== 0) throw new Error(`LB4_RELAY=js, yet the relay carries ${r.tunnels}`);
+      return;
+    }
+    if (r.tunnels >= n) return;
+    if (Date.now() > end) throw new Error(`the relay carries ${r.tunnels} tunnel(s), not ${n}, after 5 s`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
 
 for (const mode of modes) {
   const linuxOnly = mode.relay === 'native' && process.platform !== 'linux';
@@ -34,9 +57,9 @@ for (const mode of modes) {
       const echo = await echoBackend();
       t.teardown(() => echo.close());
       const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--backend', echo.address], { env });
-      const stats = (await getJson(lb.adminPort!, '/stats')).json;
-      if (typeof mode.relay === 'string') t.equal(stats.relay, mode.relay);
-      else t.match(stats.relay, mode.relay);
+      const relay = await relayOf(lb);
+      t.equal(relay.mode, mode.relay);
+      if (mode.relay === 'js') t.match(relay.reason, /^turned off/);
     });
 
     t.test('16 MiB both ways with backpressure, sha256 equal, counted in the log and /stats', async (t) => {
@@ -78,6 +101,9 @@ for (const mode of modes) {
       t.equal(b.bytes_in, total, '/stats bytes_in');
       t.equal(b.bytes_out, total, '/stats bytes_out');
       t.equal(b.active, 0);
+      const relay = await relayOf(lb);
+      t.equal(relay.total, mode.relay === 'native' ? 1 : 0, 'handed over after its first chunks (native) or never (js)');
+      t.equal(relay.tunnels, 0);
     });
 
     t.test('half-close: the client ends first, the backend answers after', async (t) => {
@@ -95,9 +121,11 @@ for (const mode of modes) {
       await once(server, 'listening');
       t.teardown(() => server.close());
       const port = (server.address() as net.AddressInfo).port;
-      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `127.0.0.1:${port},name=b`], { env });
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `127.0.0.1:${port},name=b`], { env });
       const c = await tracked(t, lb.ports[0]!);
-      c.end('hello');
+      c.write('hel');
+      await handedOver(lb, mode.relay, 1);
+      c.end('lo');
       const answer = await c.readUntilEnd();
       t.equal(answer.toString(), 'got hello', 'the answer came after the client half-closed');
       await c.waitClose();
@@ -110,11 +138,12 @@ for (const mode of modes) {
     t.test('half-close: the backend speaks first and ends, the client still sends', async (t) => {
       const sink = await sinkBackend({ writeOnConnect: 3 * 1024 * 1024 + 17 });
       t.teardown(() => sink.close());
-      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `${sink.address},name=s`], { env });
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `${sink.address},name=s`], { env });
       const c = await tracked(t, lb.ports[0]!, '127.0.0.1', { allowHalfOpen: true });
       const body = await c.readUntilEnd(20_000);
       t.equal(body.length, 3 * 1024 * 1024 + 17, 'all of the backend first bytes');
       t.equal(createHash('sha256').update(body).digest('hex'), sink.conns[0]!.sha256Sent);
+      await handedOver(lb, mode.relay, 1); // 3 MiB is more than 16 chunks
       c.end('after');
       const conn = await sink.waitForDone(0);
       t.equal(conn.bytesReceived, 5, 'the client bytes after the backend ended reached it');
@@ -126,15 +155,17 @@ for (const mode of modes) {
     t.test('idle timeout closes both sides', async (t) => {
       const echo = await echoBackend();
       t.teardown(() => echo.close());
-      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--idle-timeout', '300ms', '--backend', `${echo.address},name=e`], { env });
+      // 3 s: the relay takes an idle tunnel over within 2 s, and must count from its last byte
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--idle-timeout', '3s', '--backend', `${echo.address},name=e`], { env });
       const c = await tracked(t, lb.ports[0]!);
       const started = Date.now();
       c.write('ping');
       t.equal((await c.readBytes(4)).toString(), 'ping');
-      await c.waitClose(5_000);
+      await handedOver(lb, mode.relay, 1);
+      await c.waitClose(6_000);
       const took = Date.now() - started;
-      t.ok(took >= 250, `not before the timeout (${took} ms)`);
-      t.ok(took < 3_000, `closed by the timeout (${took} ms)`);
+      t.ok(took >= 2_900, `not before the timeout (${took} ms)`);
+      t.ok(took < 4_500, `closed by the timeout, counted from the last byte (${took} ms)`);
       const [l] = await waitAccess(lb, 1);
       t.equal(l!.end, 'idle-timeout');
       await echo.waitForConnections(0);
@@ -151,8 +182,9 @@ for (const mode of modes) {
       const port = (server.address() as net.AddressInfo).port;
       const echo = await echoBackend();
       t.teardown(() => echo.close());
-      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--strategy', 'round-robin', '--backend', `127.0.0.1:${port},name=rst`, '--backend', `${echo.address},name=echo`], { env });
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--strategy', 'round-robin', '--backend', `127.0.0.1:${port},name=rst`, '--backend', `${echo.address},name=echo`], { env });
       const c = await tracked(t, lb.ports[0]!);
+      await handedOver(lb, mode.relay, 1);
       c.write('boom');
       await c.waitClose(5_000);
       const [l] = await waitAccess(lb, 1);
@@ -179,6 +211,7 @@ for (const mode of modes) {
       t.equal(b.bytes_out, payload.length, 'bytes_out so far');
       const metrics = (await getJson(lb.adminPort!, '/metrics')).body;
       t.match(metrics, new RegExp(`lb4_backend_bytes_in_total\\{[^}]*backend="e"[^}]*\\} ${payload.length}\\b`), '/metrics too');
+      await handedOver(lb, mode.relay, 1);
       c.write(payload.subarray(0, 1000));
       await c.readBytes(1000);
       const again = (await getJson(lb.adminPort!, '/stats')).json.backends[0];
@@ -190,12 +223,13 @@ for (const mode of modes) {
     t.test('shutdown: the drain deadline closes open tunnels, each logged', async (t) => {
       const echo = await echoBackend();
       t.teardown(() => echo.close());
-      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--drain-timeout', '300ms', '--backend', `${echo.address},name=e`], { env });
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--drain-timeout', '300ms', '--backend', `${echo.address},name=e`], { env });
       const socks = [await tracked(t, lb.ports[0]!), await tracked(t, lb.ports[0]!)];
       for (const s of socks) {
         s.write('x');
         await s.readBytes(1);
       }
+      await handedOver(lb, mode.relay, 2);
       lb.kill('SIGTERM');
       for (const s of socks) await s.waitClose(5_000);
       const exit = await lb.exited;
