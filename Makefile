@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 RELAY := build/Release/lb4_relay.node
 
-.PHONY: all build native test typecheck demo certs perf bench bench-pick clean
+.PHONY: all build native test typecheck demo certs perf bench bench-pick soak clean
 
 all: build
 
@@ -47,6 +47,11 @@ perf: build
 
 bench: build
 	@if [ -x perf/bench.sh ]; then perf/bench.sh; else $(MAKE) --no-print-directory bench-pick; fi
+
+# Ten minutes of mixed load on lb4: does its memory grow? → perf/out/SOAK.md (SOAK_SECONDS to change)
+soak: build
+	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
+	@bash -c 'ulimit -n 65536 2>/dev/null; node perf/soak.mjs'
 
 clean:
 	rm -rf dist build .tap coverage perf/out
