@@ -254,6 +254,8 @@ static int flush(pair_t *p, int k) {
     d->pend_off = 0;
   }
   while (d->piped > 0) {
+    /* splice() has no MSG_NOSIGNAL: a peer gone raises SIGPIPE, which Node
+     * ignores process-wide (SIG_IGN at start-up), so this returns EPIPE. */
     ssize_t w = splice(d->pipe_r, NULL, p->fd[1 - k], NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (w < 0) {
       if (errno == EINTR) continue;
@@ -439,6 +441,7 @@ static int64_t scan_every(int64_t idle) {
 
 static void *relay_main(void *arg) {
   relay_t *r = arg;
+  pthread_setname_np(pthread_self(), "lb4-relay"); /* top -H, perf/perf.sh */
   struct epoll_event evs[256];
   r->last_scan = now_ms();
   while (!r->stopping) {

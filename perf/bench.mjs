@@ -471,11 +471,11 @@ async function memoryTest() {
       const h = await holdConns(s.port, MEM_CONNS, s.tls);
       // lb4 hands idle tunnels to its relay after 1 s and collects on the next
       // second's tick (src/reclaim.ts); 3 s covers both
-      await sleep(3000);
+      await sleep(SMOKE ? 1000 : 3000);
       const held = rssKb(pr.pid);
       await h.close();
-      // and collects after a drop at most every 5 s
-      await sleep(7000);
+      // and collects after a drop at most every 2 s
+      await sleep(SMOKE ? 2000 : 7000);
       const after = rssKb(pr.pid);
       const perConn = (held - base) / Math.max(1, h.info.held);
       out.push({ proxy: s.name, tls: s.tls, conns: h.info.held, failed: h.info.failed, baseKb: base, heldKb: held, afterKb: after, perConnKb: perConn });

@@ -65,6 +65,17 @@ wait_port "$BPORT" "${PIDS[-1]}" || { echo "perf: backend did not start" >&2; ex
 AUTOCANNON=$ROOT/perf/node_modules/.bin/autocannon
 CLINIC=$ROOT/perf/node_modules/.bin/clinic
 
+# thread_cpu PID: CPU seconds per thread name. The native relay's thread
+# (lb4-relay) moves the bytes of L4 tunnels outside V8, so its time is in no
+# flamegraph or .cpuprofile: this line says how the process's CPU splits.
+thread_cpu() {
+  local pid=$1 hz; hz=$(getconf CLK_TCK)
+  for t in /proc/"$pid"/task/*; do
+    [ -r "$t/stat" ] || continue
+    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/^.*) //' "$t/stat" | awk '{print $12+$13}')"
+  done | awk -v hz="$hz" '{n=$1; for(i=2;i<NF;i++) n=n" "$i; c[n]+=$NF} END {s=""; for (k in c) if (c[k] > 0) s=s sprintf("%s %.2f s, ", k, c[k]/hz); sub(/, $/, "", s); print s}'
+}
+
 # run_one MODE TOOL → 0 when the profile was written
 run_one() {
   local mode=$1 tool=$2 port extra=() url
@@ -90,8 +101,10 @@ run_one() {
   # SIGINT: clinic forwards it to lb4, which drains and exits; then clinic builds the HTML
   if [ "$tool" = clinic ]; then
     local child; child=$(pgrep -P "$pid" -f 'bin/lb4' | head -1 || true)
+    [ -n "$child" ] && echo "perf: $mode lb4 CPU by thread: $(thread_cpu "$child")"
     [ -n "$child" ] && kill -INT "$child" 2>/dev/null || kill -INT "$pid" 2>/dev/null || true
   else
+    echo "perf: $mode lb4 CPU by thread: $(thread_cpu "$pid")"
     kill -INT "$pid" 2>/dev/null || true
   fi
   for _ in $(seq 1 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

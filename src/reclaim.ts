@@ -48,7 +48,7 @@ export class MemoryReclaimer {
   /** Collections run so far (for tests and /stats). */
   runs = 0;
 
-  constructor(minDrop = 1000, minIntervalMs = 5_000) {
+  constructor(minDrop = 1000, minIntervalMs = 2_000) {
     this.minDrop = minDrop;
     this.minIntervalMs = minIntervalMs;
   }

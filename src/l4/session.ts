@@ -10,7 +10,7 @@ import type { LbError } from '../core/errors.js';
 import type { Queued } from '../core/wait-queue.js';
 import { hashString } from '../core/hash.js';
 import { ConnectAttempt, type ConnectOwner } from './connector.js';
-import { Tunnel, type Exchange, type TunnelEnd, type TunnelOwner } from './tunnel.js';
+import { NEVER_OFFLOAD, Tunnel, type Exchange, type TunnelEnd, type TunnelOwner } from './tunnel.js';
 import { handOver, OFFLOAD_CHUNKS, relayAvailable, RelayTunnel, type RelayOwner } from './relay.js';
 import type { Runtime, ListenerStats } from '../runtime.js';
 import type { Pool } from '../core/pool.js';
@@ -121,7 +121,7 @@ export class L4Session implements ConnectOwner, TunnelOwner, RelayOwner, Queued 
     const client = this.client!;
     client.removeListener('error', this.onClientError);
     client.removeListener('close', this.onClientGone);
-    this.tunnel = new Tunnel(client, socket, b, this.rt.config.idleTimeout, this, relayAvailable() ? OFFLOAD_CHUNKS : Infinity);
+    this.tunnel = new Tunnel(client, socket, b, this.rt.config.idleTimeout, this, relayAvailable() ? OFFLOAD_CHUNKS : NEVER_OFFLOAD);
   }
 
   onTunnelBusy(tunnel: Tunnel): void {
@@ -131,7 +131,7 @@ export class L4Session implements ConnectOwner, TunnelOwner, RelayOwner, Queued 
   /** Hand a JavaScript tunnel open since before `openedBefore` to the native relay (the balancer's sweep of idle tunnels); true when it went. */
   offloadIfOlder(openedBefore: number): boolean {
     const t = this.tunnel;
-    return t instanceof Tunnel && t.offloadAt !== Infinity && t.startedAt <= openedBefore && this.offload(t);
+    return t instanceof Tunnel && t.offloadAt !== NEVER_OFFLOAD && t.startedAt <= openedBefore && this.offload(t);
   }
 
   private offload(t: Tunnel): boolean {

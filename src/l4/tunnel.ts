@@ -38,6 +38,9 @@ export interface Exchange {
   destroy(reason: TunnelEnd): void;
 }
 
+/** `offloadAt` of a tunnel that is never handed to the native relay (2^30 - 1 chunks: never reached). */
+export const NEVER_OFFLOAD = 0x3fffffff;
+
 export class Tunnel implements Exchange {
   readonly client: Socket;
   readonly upstream: Socket;
@@ -62,11 +65,12 @@ export class Tunnel implements Exchange {
   /**
    * At this many chunks the owner is asked to hand the tunnel to the native
    * relay (src/l4/relay.ts); it raises the mark when that cannot happen yet.
-   * Infinity without the relay.
+   * NEVER_OFFLOAD without the relay. (A small integer, not Infinity: the
+   * field stays a Smi, so setting it never changes the object's shape.)
    */
   offloadAt: number;
 
-  constructor(client: Socket, upstream: Socket, backend: Backend, idleTimeoutMs: number, owner: TunnelOwner, offloadAt = Infinity) {
+  constructor(client: Socket, upstream: Socket, backend: Backend, idleTimeoutMs: number, owner: TunnelOwner, offloadAt = NEVER_OFFLOAD) {
     this.client = client;
     this.startedAt = Date.now();
     this.lastActive = this.startedAt;
@@ -121,7 +125,7 @@ export class Tunnel implements Exchange {
     this.backend.bytesIn += n;
     if (!this.upstream.write(chunk)) this.client.pause();
     // Only the first chunks of a tunnel run here when the relay takes over, so Date.now() per chunk is cheap enough.
-    if (this.offloadAt !== Infinity) this.lastActive = Date.now();
+    if (this.offloadAt !== NEVER_OFFLOAD) this.lastActive = Date.now();
     if (++this.chunks >= this.offloadAt) this.owner.onTunnelBusy!(this);
   }
 
@@ -130,7 +134,7 @@ export class Tunnel implements Exchange {
     this.bytesOut += n;
     this.backend.bytesOut += n;
     if (!this.client.write(chunk)) this.upstream.pause();
-    if (this.offloadAt !== Infinity) this.lastActive = Date.now();
+    if (this.offloadAt !== NEVER_OFFLOAD) this.lastActive = Date.now();
     if (++this.chunks >= this.offloadAt) this.owner.onTunnelBusy!(this);
   }
 
@@ -154,7 +158,7 @@ export class Tunnel implements Exchange {
     u.removeListener('timeout', this.onIdle);
     u.setTimeout(0);
     this.done = true;
-    this.offloadAt = Infinity;
+    this.offloadAt = NEVER_OFFLOAD;
   }
 
   private onUpstreamDrain(): void {
