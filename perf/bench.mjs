@@ -28,7 +28,7 @@
 // Env: BENCH_SECONDS (5) per run, BENCH_ROUNDS (3), BENCH_WORKLOADS and
 // BENCH_PROXIES (comma lists, to run a subset),
 // BENCH_SMOKE=1 (1-second runs, one round, one workload per proxy, 100 held
-// connections), MEM_CONNS, BENCH_OUT (perf/out). Writes BENCH_OUT/RESULTS.md
+// connections), MEM_CONNS (0: no memory test), BENCH_OUT (perf/out). Writes BENCH_OUT/RESULTS.md
 // and results.json. Every child is killed on exit (SIGINT/SIGTERM included),
 // and the whole run has a hard time cap.
 import { spawn, spawnSync } from 'node:child_process';
@@ -419,8 +419,9 @@ async function main() {
   }
 
   for (const c of Object.values(proc)) await stop(c);
-  log('memory test');
-  const mem = await memoryTest();
+  // MEM_CONNS=0 skips the memory test (CPU-only A/B runs)
+  if (MEM_CONNS > 0) log('memory test');
+  const mem = MEM_CONNS > 0 ? await memoryTest() : [];
   const md = report(results, mem, Math.round((Date.now() - t0) / 1000));
   writeFileSync(join(OUT, 'RESULTS.md'), md);
   writeFileSync(join(OUT, 'results.json'), JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, pin: PIN, smoke: SMOKE, results, mem }, null, 1));
