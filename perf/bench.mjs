@@ -24,7 +24,8 @@
 // lb4 beside HAProxy on fresh processes, and RSS after they close.
 //
 // A/B of an optimisation: LB4_BASE=/path/to/other/bin/lb4 also runs that
-// build, as base-l4 and base-tls, interleaved beside lb4-l4 and lb4-tls.
+// build, as base-l4, base-l7 and base-tls, interleaved beside lb4-l4, lb4-l7
+// and lb4-tls; LB4_BASE_NODE_ARGS adds node options to the base build only.
 // Env: BENCH_SECONDS (5) per run, BENCH_ROUNDS (3), BENCH_WORKLOADS and
 // BENCH_PROXIES (comma lists, to run a subset),
 // BENCH_SMOKE=1 (1-second runs, one round, one workload per proxy, 100 held
@@ -212,7 +213,7 @@ writeFileSync(PEM, readFileSync(CRT, 'utf8') + '\n' + readFileSync(KEY, 'utf8'))
 writeFileSync(join(tmp, '1m'), Buffer.alloc(1 << 20, 120));
 
 const ports = {};
-for (const k of ['backend', 'backendTls', 'iperf', 'echo', 'l4', 'l7', 'tls', 'l4i', 'hTcp', 'hHttp', 'hTls', 'hIperf', 'admin1', 'admin2', 'admin3', 'admin4', 'bl4', 'btls', 'bl4i', 'admin5', 'admin6', 'admin7']) ports[k] = await freePort();
+for (const k of ['backend', 'backendTls', 'iperf', 'echo', 'l4', 'l7', 'tls', 'l4i', 'hTcp', 'hHttp', 'hTls', 'hIperf', 'admin1', 'admin2', 'admin3', 'admin4', 'bl4', 'btls', 'bl4i', 'bl7', 'admin5', 'admin6', 'admin7', 'admin8']) ports[k] = await freePort();
 
 async function startBackends() {
   const procs = [];
@@ -250,7 +251,9 @@ http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s; defa
 const LB4 = join(root, 'bin', 'lb4');
 async function startLb4(name, listenPort, backendPort, extra, adminPort, bin = LB4) {
   const args = ['--listen', `127.0.0.1:${listenPort}`, '--backend', `127.0.0.1:${backendPort}`, '--log-level', 'warn', '--admin', `127.0.0.1:${adminPort}`, ...extra];
-  const c = start(name, 0, process.execPath, [bin, ...args]);
+  // LB4_BASE_NODE_ARGS: node options for the base build only (an A/B of a V8 flag)
+  const nodeArgs = bin === LB4 ? [] : (process.env.LB4_BASE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const c = start(name, 0, process.execPath, [...nodeArgs, bin, ...args]);
   // wait for the start-up line rather than probing the port: a probe would be proxied to the backend
   const end = Date.now() + 15_000;
   while (!/"msg":"listening"/.test(c.out)) {
@@ -303,8 +306,8 @@ const WORKLOADS = {
   iperf: { title: 'iperf3 single stream', unit: 'CPU-s/GB', rateUnit: 'MB/s', bytes: true, run: (p, s = SECONDS) => iperf(p, s) },
 };
 /** Which proxies run each workload, and the HAProxy each lb4 is compared with. */
-const PEER = { 'lb4-l4': 'haproxy-tcp', 'lb4-l7': 'haproxy-http', 'lb4-tls': 'haproxy-tls', 'base-l4': 'haproxy-tcp', 'base-tls': 'haproxy-tls' };
-/** A/B: LB4_BASE=/path/to/other/bin/lb4 runs that build too, as base-l4 and base-tls beside lb4-l4 and lb4-tls. */
+const PEER = { 'lb4-l4': 'haproxy-tcp', 'lb4-l7': 'haproxy-http', 'lb4-tls': 'haproxy-tls', 'base-l4': 'haproxy-tcp', 'base-l7': 'haproxy-http', 'base-tls': 'haproxy-tls' };
+/** A/B: LB4_BASE=/path/to/other/bin/lb4 runs that build too, as base-l4, base-l7 and base-tls beside lb4-l4, lb4-l7 and lb4-tls. */
 const BASE = process.env.LB4_BASE ?? null;
 let plan = {
   ka: ['direct', 'lb4-l4', 'haproxy-tcp', 'lb4-l7', 'haproxy-http'],
@@ -325,6 +328,8 @@ if (BASE) {
     if (i >= 0) plan[w].splice(i + 1, 0, 'base-l4');
     const j = plan[w].indexOf('lb4-tls');
     if (j >= 0) plan[w].splice(j + 1, 0, 'base-tls');
+    const k = plan[w].indexOf('lb4-l7');
+    if (k >= 0) plan[w].splice(k + 1, 0, 'base-l7');
   }
 }
 if (!HAVE.haproxy) for (const w of Object.keys(plan)) plan[w] = plan[w].filter((p) => !p.startsWith('haproxy'));
@@ -352,6 +357,7 @@ async function main() {
   if (BASE) {
     proc['base-l4'] = await startLb4('base-l4', ports.bl4, ports.backend, ['--mode', 'l4'], ports.admin5, BASE);
     proc['base-tls'] = await startLb4('base-tls', ports.btls, ports.backend, ['--mode', 'l4', '--tls-cert', CRT, '--tls-key', KEY], ports.admin6, BASE);
+    proc['base-l7'] = await startLb4('base-l7', ports.bl7, ports.backend, ['--mode', 'l7'], ports.admin8, BASE);
     if (plan.iperf) proc['base-l4-iperf'] = await startLb4('base-l4-iperf', ports.bl4i, ports.iperf, ['--mode', 'l4', '--health-check', 'off'], ports.admin7, BASE);
   }
   if (HAVE.haproxy) {
@@ -371,6 +377,7 @@ async function main() {
   target['lb4-tls'] = same(ports.tls);
   target['base-l4'] = { ...same(ports.bl4), iperf: ports.bl4i };
   target['base-tls'] = same(ports.btls);
+  target['base-l7'] = same(ports.bl7);
   target['haproxy-tcp'] = { ...same(ports.hTcp), iperf: ports.hIperf };
   target['haproxy-http'] = same(ports.hHttp);
   target['haproxy-tls'] = same(ports.hTls);
@@ -470,13 +477,14 @@ async function memoryTest() {
       await sleep(1000);
       const base = rssKb(pr.pid);
       const h = await holdConns(s.port, MEM_CONNS, s.tls);
-      // lb4 hands idle tunnels to its relay after 1 s and collects on the next
-      // second's tick (src/reclaim.ts); 3 s covers both
-      await sleep(SMOKE ? 1000 : 3000);
+      // lb4 hands idle tunnels to its relay once they are 1 s old, on a 1 s
+      // tick, and collects on the tick after (src/reclaim.ts): 5 s covers it
+      await sleep(SMOKE ? 1000 : 5000);
       const held = rssKb(pr.pid);
       await h.close();
-      // and collects after a drop at most every 2 s
-      await sleep(SMOKE ? 2000 : 7000);
+      // and collects after the drop; V8's own memory reducer then shrinks
+      // the young generation about 10 s later
+      await sleep(SMOKE ? 2000 : 12000);
       const after = rssKb(pr.pid);
       const perConn = (held - base) / Math.max(1, h.info.held);
       out.push({ proxy: s.name, tls: s.tls, conns: h.info.held, failed: h.info.failed, baseKb: base, heldKb: held, afterKb: after, perConnKb: perConn });
@@ -539,7 +547,7 @@ function report(results, mem, took) {
     L.push('| workload | pair | this | base | ratio |');
     L.push('|---|---|---|---|---|');
     for (const [w, byP] of Object.entries(results)) {
-      for (const [a, b] of [['lb4-l4', 'base-l4'], ['lb4-tls', 'base-tls']]) {
+      for (const [a, b] of [['lb4-l4', 'base-l4'], ['lb4-l7', 'base-l7'], ['lb4-tls', 'base-tls']]) {
         if (!byP[a] || !byP[b]) continue;
         const x = median(byP[a].map((r) => r.cost));
         const y = median(byP[b].map((r) => r.cost));
