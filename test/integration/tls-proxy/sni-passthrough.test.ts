@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCerts } from '../../helpers/certs.js';
 import { attachHelpers, connect, tlsConnect } from '../../helpers/clients.js';
+import { getJson } from '../../helpers/admin.js';
 import { withLb4, type Lb4Process, type LogLine } from '../../helpers/lb4.js';
 import { captureClientHello, tlsNamedBackend } from '../../helpers/tls-proxy.js';
 
@@ -80,7 +81,7 @@ t.test('SNI passthrough', async (t) => {
     '  "*.b.test": b',
     '',
   ].join('\n'));
-  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--config', cfg, '--access-log', '--accept-proxy-from', '127.0.0.0/8', '--health-check', 'off', '--peek-timeout', '1s']);
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--config', cfg, '--access-log', '--accept-proxy-from', '127.0.0.0/8', '--health-check', 'off', '--peek-timeout', '1s']);
   const port = lb.ports[0]!;
   t.equal(lb.listening[0]!.tls, false, 'passthrough: lb4 does not terminate');
 
@@ -94,6 +95,30 @@ t.test('SNI passthrough', async (t) => {
       t.equal(await c.readLine(), 'echo me');
     });
   }
+
+  t.test('a long passthrough session moves to the native relay and goes on', async (t) => {
+    const relay = async (): Promise<{ mode: string; tunnels: number; reason?: string }> => (await getJson(lb.adminPort!, '/stats')).json.relay;
+    const r0 = await relay();
+    if (r0.mode !== 'native') {
+      t.pass('hand-over to the native relay', { skip: `the native relay is not in use here (${r0.reason})` });
+      return;
+    }
+    const c = await tlsConnect(port, { ca: certs.ca, servername: 'a.test' });
+    t.teardown(() => c.destroy());
+    t.equal(await c.readLine(), 'A');
+    // handed over once the tunnel is a second old (src/l4/relay.ts)
+    const end = Date.now() + 5000;
+    let r = r0;
+    while (r.tunnels < 1 && Date.now() < end) {
+      await new Promise((res) => setTimeout(res, 50));
+      r = await relay();
+    }
+    t.equal(r.tunnels, 1, 'the relay carries the TLS bytes it does not decrypt');
+    c.write('after the hand-over\n');
+    t.equal(await c.readLine(), 'after the hand-over', 'the TLS session goes on, end to end');
+    c.end();
+    await c.waitClose();
+  });
 
   t.test('no SNI at all → default pool', async (t) => {
     const c = await tlsConnect(port, { ca: certs.ca, servername: '127.0.0.1' });
