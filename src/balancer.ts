@@ -26,7 +26,7 @@ import type { ProbeResult } from './health/probes.js';
 import { formatHostPort } from './config/parse.js';
 import { PeekStage, type PeekHost } from './l4/peek-stage.js';
 import { TlsTerminator } from './l4/tls-server.js';
-import { OFFLOAD_IDLE_MS, relayAvailable, relayStatus } from './l4/relay.js';
+import { OFFLOAD_IDLE_MS, relayAvailable, relayStats } from './l4/relay.js';
 import { MemoryReclaimer } from './reclaim.js';
 import { checkProxyHeader, clearUpstreamTlsCache, upstreamTlsOptions, type ClientFacts } from './l4/upstream.js';
 import type { ProbeTarget } from './health/probes.js';
@@ -144,7 +144,7 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     this.health.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
-    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ relay: relayStatus() }, 'l4 relay');
+    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ relay: relayStats() }, 'l4 relay');
     if (this.config.backendTlsInsecure) this.loggers.log.warn({ setting: 'backendTlsInsecure' }, 'backend certificates are not verified (--backend-tls-insecure)');
   }
 

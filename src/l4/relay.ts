@@ -150,8 +150,6 @@ class RelayHost {
 
 let host: RelayHost | null | undefined;
 let disabled = false;
-/** Why the relay is not in use, for the start-up log; null when it is. */
-let unavailable: string | null = null;
 
 /** Use the JavaScript tunnel for every connection (LB4_RELAY=js). Call before the first connection. */
 export function disableNativeRelay(): void {
@@ -182,28 +180,16 @@ function loadAddon(): NativeRelay | null {
 function getHost(): RelayHost | null {
   if (host !== undefined) return host;
   host = null;
-  if (disabled) {
-    unavailable = 'turned off (LB4_RELAY=js)';
-    return null;
-  }
+  if (disabled) return null;
   const native = loadAddon();
-  if (native === null) {
-    unavailable = loadError;
-    return null;
-  }
-  host = new RelayHost(native);
+  if (native !== null) host = new RelayHost(native);
   return host;
-}
-
-/** 'native' when L4 tunnels run on the native relay, else the reason they do not. */
-export function relayStatus(): string {
-  return getHost() !== null ? 'native' : (unavailable ?? 'off');
 }
 
 /** For /stats: how tunnels move bytes, and how many the relay carries now and has carried. */
 export function relayStats(): { mode: 'native' | 'js'; tunnels: number; total: number; reason?: string } {
   const h = getHost();
-  if (h === null) return { mode: 'js', tunnels: 0, total: 0, reason: unavailable ?? 'off' };
+  if (h === null) return { mode: 'js', tunnels: 0, total: 0, reason: disabled ? 'turned off (LB4_RELAY=js)' : (loadError ?? 'off') };
   return { mode: 'native', tunnels: h.live, total: h.total };
 }
 
