@@ -4,7 +4,7 @@
  * balancers in one process, or an embedder's own metrics, never collide).
  *
  * No second bookkeeping on the hot path: the data path keeps its counters on
- * Backend, ListenerStats and the Balancer (the same ones /stats reads), and
+ * Backend, ListenerStats and the AdminSource (the same ones /stats reads), and
  * every metric here reads them at scrape time in its `collect()` callback.
  *
  * - Gauges: `collect()` resets the gauge and sets one value per series.
@@ -22,25 +22,16 @@
  *
  * Every metric is listed in the README, section "Operating lb4".
  */
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Balancer } from '../balancer.js';
 import type { Backend, BackendState } from '../core/backend.js';
+import { END_REASONS } from '../core/ends.js';
+import type { ListenerStats } from '../core/listener-stats.js';
 import type { Pool } from '../core/pool.js';
-import type { HealthChecker } from '../health/checker.js';
-import type { ProbeResult } from '../health/probes.js';
-import { formatHostPort } from '../config/parse.js';
+import type { AdminSource } from './source.js';
+import { VERSION } from './version.js';
 
-/** lb4's version (package.json), for lb4_info and /stats. */
-export const VERSION: string = (() => {
-  try {
-    // src/admin/ and dist/admin/ are both two levels below the package root
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
+export { VERSION } from './version.js';
 
 const STATES: readonly BackendState[] = ['up', 'down', 'draining', 'disabled'];
 const CLASSES = ['', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -55,14 +46,11 @@ type BackendLabels = 'backend' | 'pool';
 /** The metrics of one balancer. Built once, when its admin server is built. */
 export class LbMetrics {
   readonly registry = new Registry();
-  private readonly lb: Balancer;
+  private readonly lb: AdminSource;
   private readonly checkDuration: Histogram<BackendLabels | 'result'>;
   private readonly requestDuration: Histogram<BackendLabels>;
-  /** HealthCheckers our observer is attached to (the balancer builds one in start()). */
-  private readonly observed = new WeakSet<HealthChecker>();
-  private readonly observer: (b: Backend, r: ProbeResult) => void;
 
-  constructor(lb: Balancer) {
+  constructor(lb: AdminSource) {
     this.lb = lb;
     const registers = [this.registry];
     const l7 = lb.config.mode === 'l7';
@@ -135,7 +123,7 @@ export class LbMetrics {
     });
 
     // ---- per listener ----
-    const listenerCounter = (name: string, help: string, get: (s: Balancer['listeners'][number]['stats']) => number): void => {
+    const listenerCounter = (name: string, help: string, get: (s: ListenerStats) => number): void => {
       new Counter({
         name,
         help,
@@ -143,7 +131,7 @@ export class LbMetrics {
         registers,
         collect() {
           this.reset();
-          for (const l of lb.listeners) this.inc(listenerLabels(l), get(l.stats));
+          for (const l of lb.listenerStats) this.inc(listenerLabels(l), get(l));
         },
       });
     };
@@ -158,7 +146,7 @@ export class LbMetrics {
       registers,
       collect() {
         this.reset();
-        for (const l of lb.listeners) this.set(listenerLabels(l), l.stats.active);
+        for (const l of lb.listenerStats) this.set(listenerLabels(l), l.active);
       },
     });
 
@@ -168,7 +156,7 @@ export class LbMetrics {
       help: 'Client connections open right now, all listeners.',
       registers,
       collect() {
-        this.set(lb.connectionsActive);
+        this.set(lb.connections.active);
       },
     });
     new Counter({
@@ -177,7 +165,18 @@ export class LbMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(lb.connectionsTotal);
+        this.inc(lb.connections.total);
+      },
+    });
+    new Counter({
+      name: 'lb4_connection_ends_total',
+      help: 'Client connections ended, by end reason (the access log\'s `end`; refusals by --max-conns included).',
+      labelNames: ['end'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const ends = lb.connections.ends;
+        END_REASONS.forEach((r, i) => this.inc({ end: r }, ends[i] ?? 0));
       },
     });
     new Gauge({
@@ -243,104 +242,65 @@ export class LbMetrics {
       registers,
       collect() {
         this.reset();
-        this.set({ version: VERSION, mode: lb.config.mode, strategy: lb.pool.factory.name }, 1);
+        this.set({ version: VERSION, mode: lb.config.mode, strategy: lb.defaultPool.factory.name }, 1);
       },
     });
 
     // process_*/nodejs_* metrics, prefixed lb4_ (lb4_process_cpu_seconds_total...)
     collectDefaultMetrics({ register: this.registry, prefix: 'lb4_' });
 
-    this.observer = (b, r) => {
+    lb.checkObservers.push((b, r) => {
       this.checkDuration.observe({ backend: b.name, pool: poolOf(lb, b), result: r.ok ? 'ok' : 'fail' }, r.durationMs / 1000);
-    };
-    this.attachHealth();
+    });
   }
 
   /**
-   * Attach the check-duration observer to the balancer's HealthChecker, once
-   * per checker instance. Called at construction and before every scrape, so
-   * a checker built after the admin server is still observed.
+   * L7: one request finished (request head received → last response byte
+   * sent), in seconds, under the backend that served it and the pool it was
+   * picked from. Called once per finished request; it does not allocate
+   * beyond prom-client's label hashing.
    */
-  attachHealth(): void {
-    const h = this.lb.health;
-    if (h === null || this.observed.has(h)) return;
-    this.observed.add(h);
-    h.observers.push(this.observer);
-  }
-
-  /** One L7 request finished; see observeRequestDuration. */
-  observeRequest(backendName: string, pool: string, seconds: number): void {
-    this.requestDuration.observe({ backend: backendName, pool }, seconds);
+  observeRequest(b: Backend, pool: Pool, seconds: number): void {
+    this.requestDuration.observe({ backend: b.name, pool: pool.name }, seconds);
   }
 
   /** The exposition text and its Content-Type. */
   async scrape(): Promise<{ body: string; contentType: string }> {
-    this.attachHealth();
-    this.lb.syncLiveCounters();
+    this.lb.sync();
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
-}
 
-const byBalancer = new WeakMap<Balancer, LbMetrics>();
-
-/**
- * For the L7 session: record one finished request's duration (request head
- * received → last response byte sent), in seconds, under the backend that
- * served it (the last one used when the request was retried). A no-op when
- * the admin server (and with it /metrics) is off, so it is safe to call
- * unconditionally. One Map lookup and one histogram observe per call; it
- * does not allocate beyond prom-client's label hashing.
- *
- *     observeRequestDuration(lb, backend.name, (performance.now() - t0) / 1000);
- */
-export function observeRequestDuration(lb: Balancer, backendName: string, seconds: number): void {
-  const m = byBalancer.get(lb);
-  if (m === undefined) return;
-  const b = lb.findBackend(backendName);
-  m.observeRequest(backendName, b ? poolOf(lb, b) : lb.pool.name, seconds);
-}
-
-/** The metrics of `lb`, if its admin server was built. */
-export function metricsOf(lb: Balancer): LbMetrics | undefined {
-  return byBalancer.get(lb);
-}
-
-/**
- * Build the balancer's metrics and register `GET /metrics` on its admin
- * server. Called once from the AdminServer constructor.
- */
-export function registerMetrics(admin: { lb: Balancer; routes: Map<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>> }): LbMetrics {
-  const m = new LbMetrics(admin.lb);
-  byBalancer.set(admin.lb, m);
-  admin.routes.set('/metrics', async (req, res) => {
-    const { body, contentType } = await m.scrape();
-    res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
-  return m;
+  /** Register `GET /metrics` on an admin server. */
+  register(admin: { routes: Map<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>> }): void {
+    admin.routes.set('/metrics', async (req, res) => {
+      const { body, contentType } = await this.scrape();
+      res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+  }
 }
 
 // ---- helpers ----
 
 /** Every pool of the balancer (`default` is the one built from --backend). */
-function pools(lb: Balancer): Iterable<Pool> {
+function pools(lb: AdminSource): Iterable<Pool> {
   return lb.pools.values();
 }
 
-function poolOf(lb: Balancer, b: Backend): string {
-  return lb.poolOf(b)?.name ?? lb.pool.name;
+function poolOf(lb: AdminSource, b: Backend): string {
+  return lb.poolOf(b)?.name ?? lb.defaultPool.name;
 }
 
-function eachBackend(lb: Balancer, fn: (b: Backend, pool: Pool) => void): void {
+function eachBackend(lb: AdminSource, fn: (b: Backend, pool: Pool) => void): void {
   for (const p of pools(lb)) for (const b of p.backends) fn(b, p);
 }
 
-function listenerLabels(l: Balancer['listeners'][number]): { listener: string; tls: string } {
+function listenerLabels(l: ListenerStats): { listener: string; tls: string } {
   // the bound address (the real port when 0 was asked), so two `:0` listeners stay apart
-  return { listener: formatHostPort(l.address.host, l.port), tls: l.tls ? 'true' : 'false' };
+  return { listener: l.bound, tls: l.tls ? 'true' : 'false' };
 }
 
-function backendGauge(lb: Balancer, registers: Registry[], name: string, help: string, get: (b: Backend) => number): void {
+function backendGauge(lb: AdminSource, registers: Registry[], name: string, help: string, get: (b: Backend) => number): void {
   new Gauge({
     name,
     help,
@@ -353,7 +313,7 @@ function backendGauge(lb: Balancer, registers: Registry[], name: string, help: s
   });
 }
 
-function backendCounter(lb: Balancer, registers: Registry[], name: string, help: string, get: (b: Backend) => number): void {
+function backendCounter(lb: AdminSource, registers: Registry[], name: string, help: string, get: (b: Backend) => number): void {
   new Counter({
     name,
     help,

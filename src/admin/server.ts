@@ -5,13 +5,13 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Balancer } from '../balancer.js';
-import type { HostPort } from '../config/parse.js';
-import { formatHostPort } from '../config/parse.js';
+import type { HostPort } from '../core/address.js';
+import { formatHostPort } from '../core/address.js';
+import type { AdminAction, AdminSource } from './source.js';
 import { ListenError } from '../core/errors.js';
 import { buildStats, backendStats } from './stats.js';
 import { describeConfig } from '../config/load.js';
-import { registerMetrics } from './metrics.js';
+import { LbMetrics } from './metrics.js';
 import { registerDashboard } from './dashboard.js';
 
 const ACTIONS = new Set(['drain', 'disable', 'enable']);
@@ -27,17 +27,20 @@ export function tokenMatches(presented: string, expected: string): boolean {
 export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
 export class AdminServer {
-  readonly lb: Balancer;
+  readonly lb: AdminSource;
   readonly address: HostPort;
   readonly server: Server;
   port = 0;
   /** GET routes by exact path, added by the metrics and dashboard modules. */
   readonly routes = new Map<string, AdminRoute>();
+  /** This balancer's Prometheus metrics. */
+  readonly metrics: LbMetrics;
 
-  constructor(lb: Balancer, address: HostPort) {
+  constructor(lb: AdminSource, address: HostPort) {
     this.lb = lb;
     this.address = address;
-    registerMetrics(this);
+    this.metrics = new LbMetrics(lb);
+    this.metrics.register(this);
     registerDashboard(this);
     this.server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
       this.handle(req, res).catch((err: Error) => {
@@ -85,8 +88,14 @@ export class AdminServer {
       case '/ping':
         return sendJson(res, 200, { status: 'ok' });
       case '/health': {
-        const total = lb.backends.length;
-        const up = lb.backends.reduce((n, b) => n + (b.state === 'up' ? 1 : 0), 0);
+        let total = 0;
+        let up = 0;
+        for (const p of lb.pools.values()) {
+          for (const b of p.backends) {
+            total++;
+            if (b.state === 'up') up++;
+          }
+        }
         if (lb.draining) return sendJson(res, 503, { status: 'draining', up, total });
         if (up > 0) return sendJson(res, 200, { status: 'ok', up, total });
         return sendJson(res, 503, { status: 'down', up: 0, total });
@@ -125,9 +134,9 @@ export class AdminServer {
     }
     const b = this.lb.findBackend(name);
     if (!b) return sendJson(res, 404, { error: `no such backend ${name}` });
-    this.lb.setAdminState(b, parts[3] as 'drain' | 'disable' | 'enable');
+    this.lb.setAdminState(b, parts[3] as AdminAction);
     req.resume();
-    this.lb.syncLiveCounters();
+    this.lb.sync();
     return sendJson(res, 200, backendStats(b, this.lb.poolOf(b)?.name));
   }
 }

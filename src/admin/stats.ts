@@ -4,11 +4,11 @@
  * `effective_weight`, `listeners`, `draining`, `version`) are additions for
  * the dashboard; SPEC's own fields keep their exact names and meaning.
  */
-import type { Balancer } from '../balancer.js';
 import type { Backend } from '../core/backend.js';
-import { VERSION } from './metrics.js';
+import { END_REASONS } from '../core/ends.js';
+import { VERSION } from './version.js';
 import { latencySummary } from '../l7/latency.js';
-import { relayStats } from '../l4/relay.js';
+import type { AdminSource } from './source.js';
 
 export interface BackendStatsJson {
   name: string;
@@ -51,29 +51,41 @@ export function backendStats(b: Backend, pool?: string): BackendStatsJson {
   };
 }
 
-export function buildStats(lb: Balancer): Record<string, unknown> {
-  lb.syncLiveCounters();
+/** Ended connections by end reason, as a JSON object (every reason present, 0 included). */
+export function endsJson(ends: Float64Array): Record<string, number> {
+  const out: Record<string, number> = {};
+  END_REASONS.forEach((r, i) => (out[r] = ends[i] ?? 0));
+  return out;
+}
+
+export function buildStats(lb: AdminSource): Record<string, unknown> {
+  lb.sync();
+  const pools = [...lb.pools.values()];
+  const def = lb.defaultPool;
+  const conns = lb.connections;
   return {
     mode: lb.config.mode,
-    strategy: lb.pool.factory.name,
+    strategy: def.factory.name,
     uptime_s: Math.round((Date.now() - lb.startedAt) / 100) / 10,
-    connections: { active: lb.connectionsActive, total: lb.connectionsTotal },
-    backends: [...lb.pools.values()].flatMap((p) => p.backends.map((b) => backendStats(b, p.name))),
-    pools: [...lb.pools.values()].map((p) => ({ name: p.name, strategy: p.factory.name, panic: p.panic, queued: lb.queueLength(p), up: p.upCount(), total: p.backends.length })),
-    pool: { name: lb.pool.name, panic: lb.pool.panic, queued: lb.queueLength(lb.pool) },
-    listeners: lb.listeners.map((l) => ({
-      address: l.stats.address,
-      port: l.stats.port,
-      tls: l.stats.tls,
-      accepted: l.stats.accepted,
-      active: l.stats.active,
-      rejected: l.stats.rejected,
-      tls_failures: l.stats.tlsFailures,
-      proxy_errors: l.stats.proxyErrors,
+    connections: { active: conns.active, total: conns.total },
+    // ended connections by end reason (the access log's `end`)
+    ends: endsJson(conns.ends),
+    backends: pools.flatMap((p) => p.backends.map((b) => backendStats(b, p.name))),
+    pools: pools.map((p) => ({ name: p.name, strategy: p.factory.name, panic: p.panic, queued: lb.queueLength(p), up: p.upCount(), total: p.backends.length })),
+    pool: { name: def.name, panic: def.panic, queued: lb.queueLength(def) },
+    listeners: lb.listenerStats.map((l) => ({
+      address: l.address,
+      port: l.port,
+      tls: l.tls,
+      accepted: l.accepted,
+      active: l.active,
+      rejected: l.rejected,
+      tls_failures: l.tlsFailures,
+      proxy_errors: l.proxyErrors,
     })),
     draining: lb.draining,
     // how L4 tunnels move bytes: on the native relay thread, or in JavaScript (and why)
-    relay: relayStats(),
+    relay: lb.relayReport(),
     version: VERSION,
   };
 }

@@ -5,6 +5,11 @@
  * the flag, env variable or YAML path.
  */
 import { isIP } from 'node:net';
+import type { HostPort } from '../core/address.js';
+import type { BackendTlsSpec } from '../core/backend.js';
+
+export { formatHostPort, type HostPort } from '../core/address.js';
+export type { BackendTlsSpec } from '../core/backend.js';
 
 const DURATION_RE = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)?$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -51,16 +56,6 @@ export function parseBoolean(text: string | boolean): boolean {
   throw new Error(`"${text}" is not a boolean (use true/false, yes/no, on/off, 1/0)`);
 }
 
-export interface HostPort {
-  /** Host name or IP literal, without brackets. */
-  host: string;
-  port: number;
-}
-
-/** Format a host and port as `HOST:PORT`, bracketing IPv6 literals. */
-export function formatHostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
 
@@ -99,15 +94,6 @@ export function parseHostPort(text: string, opts: { defaultHost?: string; allowZ
 
 export const BACKEND_NAME_RE = /^[A-Za-z0-9._:-]+$/;
 
-/** Upstream TLS of one backend (config file `tls: true`, `servername`, `ca`, `insecure`). */
-export interface BackendTlsSpec {
-  /** SNI and the name the certificate is checked against; default the backend host when it is a name. */
-  servername: string | null;
-  /** CA file; null = the global --backend-tls-ca, else the system CAs. */
-  ca: string | null;
-  /** Skip verification; null = the global --backend-tls-insecure. */
-  insecure: boolean | null;
-}
 
 export interface BackendSpec extends HostPort {
   name: string;

@@ -5,9 +5,19 @@
  */
 import type { BackendView } from './pickers/picker.js';
 import { CheckState, Circuit } from './health.js';
-import { formatHostPort, type BackendTlsSpec } from '../config/parse.js';
+import { formatHostPort } from './address.js';
 
 export type BackendState = 'up' | 'down' | 'draining' | 'disabled';
+
+/** Upstream TLS of one backend (config file `tls: true`, `servername`, `ca`, `insecure`). */
+export interface BackendTlsSpec {
+  /** SNI and the name the certificate is checked against; default the backend host when it is a name. */
+  readonly servername: string | null;
+  /** CA file; null = the global --backend-tls-ca, else the system CAs. */
+  readonly ca: string | null;
+  /** Skip verification; null = the global --backend-tls-insecure. */
+  readonly insecure: boolean | null;
+}
 export type AdminState = 'enabled' | 'draining' | 'disabled';
 
 export interface BackendInit {
@@ -69,6 +79,15 @@ export class Backend implements BackendView {
     this.weight = init.weight;
     this.sendProxy = init.sendProxy;
     this.tls = init.tls;
+  }
+
+  /** Does `init` name the same target (address, PROXY and TLS settings)? A reload replaces a backend whose target changed. */
+  sameTarget(init: BackendInit): boolean {
+    if (init.host !== this.host || init.port !== this.port || init.sendProxy !== this.sendProxy) return false;
+    const a = this.tls;
+    const b = init.tls;
+    if (a === undefined || a === false || b === undefined || b === false) return a === b;
+    return a.servername === b.servername && a.ca === b.ca && a.insecure === b.insecure;
   }
 
   /** Health says usable: the active checks say up and the passive circuit is closed. */

@@ -2,14 +2,23 @@
  * The active health checker: every backend is probed every
  * --health-interval (with ±10% jitter so checks don't march in step), never
  * two checks of one backend at once (the next is scheduled when the last
- * ends), timers unref'd so they never hold the process open. Results feed
- * the pure rise/fall machine through the balancer, which logs and rebuilds.
+ * ends), timers unref'd so they never hold the process open. Results go to
+ * a CheckTarget (src/health/events.ts applies them to the rise/fall machine).
  * Health checks never go through the picker and never count in a backend's
  * total/active.
  */
-import type { Balancer } from '../balancer.js';
 import type { Backend } from '../core/backend.js';
-import { probe, type ProbeResult } from './probes.js';
+import type { Config } from '../config/types.js';
+import { probe, type ProbeResult, type ProbeTarget } from './probes.js';
+
+/** What the checker needs: the settings, the backends to check, how to reach one, where results go. */
+export interface CheckTarget {
+  readonly config: Config;
+  backends(): readonly Backend[];
+  /** Where and how to reach `b` (upstream TLS, a PROXY header). */
+  probeTarget(b: Backend): ProbeTarget;
+  checkResult(b: Backend, r: ProbeResult): void;
+}
 
 interface Slot {
   timer: NodeJS.Timeout | null;
@@ -17,14 +26,12 @@ interface Slot {
 }
 
 export class HealthChecker {
-  private readonly lb: Balancer;
+  private readonly target: CheckTarget;
   private readonly slots = new Map<Backend, Slot>();
   private stopped = false;
-  /** Observers of every result (metrics: check duration histogram). */
-  readonly observers: Array<(b: Backend, r: ProbeResult) => void> = [];
 
-  constructor(lb: Balancer) {
-    this.lb = lb;
+  constructor(target: CheckTarget) {
+    this.target = target;
   }
 
   /** Start checking every backend (no-op when checks are off). Safe to call again after a reload. */
@@ -35,8 +42,8 @@ export class HealthChecker {
 
   /** Align the schedule with the current backends and settings (after a reload). */
   sync(): void {
-    const off = this.lb.config.healthCheck.type === 'off';
-    const current = new Set(this.lb.backends);
+    const off = this.target.config.healthCheck.type === 'off';
+    const current = new Set(this.target.backends());
     for (const [b, slot] of this.slots) {
       if (off || !current.has(b)) {
         if (slot.timer) clearTimeout(slot.timer);
@@ -44,7 +51,7 @@ export class HealthChecker {
       }
     }
     if (off || this.stopped) return;
-    const interval = this.lb.config.healthInterval;
+    const interval = this.target.config.healthInterval;
     for (const b of current) {
       if (this.slots.has(b)) continue;
       const slot: Slot = { timer: null, running: false };
@@ -69,13 +76,12 @@ export class HealthChecker {
     slot.timer = null;
     if (this.stopped || slot.running || this.slots.get(b) !== slot) return;
     slot.running = true;
-    const c = this.lb.config;
-    const result = await probe(this.lb.probeTarget(b), c.healthCheck, c.healthTimeout);
+    const c = this.target.config;
+    const result = await probe(this.target.probeTarget(b), c.healthCheck, c.healthTimeout);
     slot.running = false;
     if (this.stopped || this.slots.get(b) !== slot) return;
-    this.lb.onCheckResult(b, result);
-    for (const o of this.observers) o(b, result);
-    const interval = this.lb.config.healthInterval;
+    this.target.checkResult(b, result);
+    const interval = this.target.config.healthInterval;
     const jitter = interval * 0.1 * (Math.random() * 2 - 1);
     this.schedule(b, slot, Math.max(1, Math.round(interval + jitter)));
   }

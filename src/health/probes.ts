@@ -10,7 +10,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { HealthCheckSpec } from '../config/types.js';
-import { formatHostPort } from '../config/parse.js';
+import { formatHostPort } from '../core/address.js';
 
 export interface ProbeTarget {
   host: string;

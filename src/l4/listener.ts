@@ -7,8 +7,8 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { createServer as createTlsServer, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
 import { ListenError } from '../core/errors.js';
 import type { HostPort } from '../config/parse.js';
-import { formatHostPort } from '../config/parse.js';
-import { ListenerStats } from '../runtime.js';
+import { formatHostPort } from '../core/address.js';
+import { ListenerStats } from '../core/listener-stats.js';
 
 export interface ListenerHandler {
   /** A client connected (after the TLS handshake when TLS is terminated). */
@@ -47,7 +47,7 @@ export class Listener {
     this.tls = tlsOptions !== null;
     this.acceptProxy = opts.acceptProxy === true;
     this.deferredTls = this.tls && this.acceptProxy;
-    this.stats = new ListenerStats(formatHostPort(address.host, address.port), this.tls);
+    this.stats = new ListenerStats(address.host, address.port, this.tls);
     this.handler = handler;
     if (tlsOptions && this.deferredTls) {
       // Never listens: raw sockets are handed to it with emit('connection')

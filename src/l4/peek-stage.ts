@@ -27,7 +27,8 @@ import type { Config } from '../config/types.js';
 import type { Pool } from '../core/pool.js';
 import { CidrSet } from '../core/cidr.js';
 import type { Listener } from './listener.js';
-import { normalizeIp, type SessionEnd } from './session.js';
+import { normalizeIp } from '../core/address.js';
+import type { EndReason } from '../core/ends.js';
 import { peek, PEEK_MORE, type PeekFailure, type PeekVerdict } from './peek.js';
 import { parseProxyHeader, PROXY_V2_MAX_LENGTH, type ProxyHeader } from './proxy-protocol.js';
 import { parseClientHello, SniRouter, type ClientHelloOk } from './sni.js';
@@ -40,9 +41,9 @@ export interface PeekHost {
   /** The pool used when no route says otherwise. */
   readonly pool: Pool;
   /** Hand the client on (the exchange stage). */
-  dispatch(socket: Socket, listener: Listener, pool: Pool, clientIp?: string, facts?: ClientFacts, startedAt?: number): void;
+  dispatch(socket: Socket, listener: Listener, pool: Pool, facts: ClientFacts, startedAt: number): void;
   /** The peek failed: close, count, log (`end`). */
-  peekFailed(socket: Socket, listener: Listener, end: SessionEnd, clientIp: string, startedAt: number, reason: string): void;
+  peekFailed(socket: Socket, listener: Listener, end: EndReason, clientIp: string, startedAt: number, reason: string): void;
 }
 
 interface ProxyPeek {
@@ -115,7 +116,7 @@ export class PeekStage {
     });
   }
 
-  private failed(socket: Socket, listener: Listener, end: SessionEnd, why: PeekFailure, reason: string, got: number, ip: string, startedAt: number): void {
+  private failed(socket: Socket, listener: Listener, end: EndReason, why: PeekFailure, reason: string, got: number, ip: string, startedAt: number): void {
     if (why === 'closed' && got === 0) end = 'client-close';
     else if (why === 'error' && got === 0) end = 'client-error';
     this.host.peekFailed(socket, listener, end, ip, startedAt, reason);
@@ -138,7 +139,7 @@ export class PeekStage {
       return;
     }
     if (this.router === null) {
-      this.host.dispatch(socket, listener, this.host.pool, facts.ip, facts, startedAt);
+      this.host.dispatch(socket, listener, this.host.pool, facts, startedAt);
       return;
     }
     // passthrough: peek the ClientHello, give it back whole
@@ -169,6 +170,6 @@ export class PeekStage {
       const name = this.router.route(facts.serverName);
       pool = (name !== undefined ? this.host.pools.get(name) : undefined) ?? this.host.pool;
     }
-    this.host.dispatch(socket, listener, pool, facts.ip, facts, startedAt);
+    this.host.dispatch(socket, listener, pool, facts, startedAt);
   }
 }

@@ -19,8 +19,9 @@
  */
 import type { Socket } from 'node:net';
 import type { Backend } from '../core/backend.js';
+import type { TunnelEnd } from '../core/ends.js';
 
-export type TunnelEnd = 'client-close' | 'backend-close' | 'client-error' | 'backend-error' | 'idle-timeout' | 'shutdown';
+export type { TunnelEnd } from '../core/ends.js';
 
 export interface TunnelOwner {
   /** Called once, after both sockets have closed. */

@@ -100,42 +100,66 @@ export function checkProxyHeader(config: Config, b: Backend): Buffer | null {
   return v === 1 ? CHECK_V1 : CHECK_V2;
 }
 
-const tlsCache = new WeakMap<Backend, { config: Config; options: ConnectionOptions | null }>();
-const caCache = new Map<string, Buffer>();
-
-function readCa(file: string): Buffer {
-  let ca = caCache.get(file);
-  if (!ca) {
-    ca = readFileSync(file);
-    caCache.set(file, ca);
-  }
-  return ca;
-}
-
-/** Forget cached CA files (SIGHUP re-reads them). */
-export function clearUpstreamTlsCache(): void {
-  caCache.clear();
-}
-
 /**
- * TLS options for connecting to `b`, or null for plain TCP. Built once per
- * backend and config (house rule 3). Verification is on unless the backend
- * or --backend-tls-insecure turns it off; SNI is the backend's `servername`,
- * else its host when that is a name.
+ * The upstream options of one balancer (the stream's UpstreamService): the
+ * PROXY header and TLS options for each backend, with the TLS options and CA
+ * files cached per backend and config (house rule 3: built once, not per
+ * connection). The caches belong to the instance: two balancers in one
+ * process share nothing.
  */
-export function upstreamTlsOptions(config: Config, b: Backend): ConnectionOptions | null {
-  const hit = tlsCache.get(b);
-  if (hit && hit.config === config) return hit.options;
-  let options: ConnectionOptions | null = null;
-  const spec = b.tls;
-  if (spec !== false && (spec !== undefined || config.backendTls)) {
-    const servername = spec?.servername ?? (isIP(b.host) === 0 ? b.host : undefined);
-    const caFile = spec?.ca ?? config.backendTlsCa;
-    const insecure = spec?.insecure ?? config.backendTlsInsecure;
-    options = { rejectUnauthorized: !insecure, minVersion: 'TLSv1.2' };
-    if (servername !== undefined) options.servername = servername;
-    if (caFile !== null) options.ca = readCa(caFile);
+export class UpstreamOptions {
+  private readonly getConfig: () => Config;
+  private readonly tlsCache = new WeakMap<Backend, { config: Config; options: ConnectionOptions | null }>();
+  private readonly caCache = new Map<string, Buffer>();
+
+  constructor(getConfig: () => Config) {
+    this.getConfig = getConfig;
   }
-  tlsCache.set(b, { config, options });
-  return options;
+
+  proxyHeader(b: Backend, client: Socket, facts: ClientFacts): Buffer | null {
+    return proxyHeaderToSend(this.getConfig(), b, client, facts);
+  }
+
+  /** The header a health check of `b` sends, or null (see checkProxyHeader). */
+  checkHeader(b: Backend): Buffer | null {
+    return checkProxyHeader(this.getConfig(), b);
+  }
+
+  /** Forget cached CA files (SIGHUP re-reads them). */
+  clear(): void {
+    this.caCache.clear();
+  }
+
+  private readCa(file: string): Buffer {
+    let ca = this.caCache.get(file);
+    if (!ca) {
+      ca = readFileSync(file);
+      this.caCache.set(file, ca);
+    }
+    return ca;
+  }
+
+  /**
+   * TLS options for connecting to `b`, or null for plain TCP. Built once per
+   * backend and config. Verification is on unless the backend or
+   * --backend-tls-insecure turns it off; SNI is the backend's `servername`,
+   * else its host when that is a name.
+   */
+  tls(b: Backend): ConnectionOptions | null {
+    const config = this.getConfig();
+    const hit = this.tlsCache.get(b);
+    if (hit && hit.config === config) return hit.options;
+    let options: ConnectionOptions | null = null;
+    const spec = b.tls;
+    if (spec !== false && (spec !== undefined || config.backendTls)) {
+      const servername = spec?.servername ?? (isIP(b.host) === 0 ? b.host : undefined);
+      const caFile = spec?.ca ?? config.backendTlsCa;
+      const insecure = spec?.insecure ?? config.backendTlsInsecure;
+      options = { rejectUnauthorized: !insecure, minVersion: 'TLSv1.2' };
+      if (servername !== undefined) options.servername = servername;
+      if (caFile !== null) options.ca = this.readCa(caFile);
+    }
+    this.tlsCache.set(b, { config, options });
+    return options;
+  }
 }

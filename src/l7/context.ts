@@ -5,24 +5,37 @@
  * runtime's config object changes (SIGHUP), never per request.
  */
 import type { Config } from '../config/types.js';
+import type { Backend } from '../core/backend.js';
 import { CidrSet } from '../core/cidr.js';
+import type { EndReason } from '../core/ends.js';
+import type { LbError } from '../core/errors.js';
 import type { Pool } from '../core/pool.js';
-import type { Runtime } from '../runtime.js';
+import type { Loggers } from '../logger.js';
+import type { QueuedStream, UpstreamService } from '../stream/services.js';
+import type { Tracked } from '../stream/registry.js';
 import { Router } from './router.js';
-import { L7Session } from './session.js';
 import { UpstreamPool } from './upstream-pool.js';
 
-/** The runtime as L7 sessions see it (the Balancer implements it). */
-export interface L7Host extends Runtime {
+/** What L7 sessions need of the running balancer. */
+export interface L7Host {
+  readonly config: Config;
+  readonly loggers: Loggers;
+  enqueue(s: QueuedStream): boolean;
+  dequeue(s: QueuedStream): void;
+  release(pool: Pool, b: Backend): void;
+  onConnectSuccess(b: Backend): void;
+  onConnectFailure(pool: Pool, b: Backend, err: LbError): void;
+  sessionEnded(s: Tracked, reason: EndReason): void;
   readonly pools: ReadonlyMap<string, Pool>;
   /** The default pool. */
   readonly pool: Pool;
   /** Shutting down: answers carry `Connection: close`. */
   readonly draining: boolean;
+  readonly upstream: UpstreamService;
 }
 
 /** Records one finished request's duration in seconds (Prometheus); may be a no-op. */
-export type ObserveRequest = (backendName: string, seconds: number) => void;
+export type ObserveRequest = (backend: Backend, pool: Pool, seconds: number) => void;
 
 export class L7Context {
   readonly host: L7Host;
@@ -55,16 +68,6 @@ export class L7Context {
   get trust(): CidrSet | null {
     if (this.host.config !== this.cfg) this.refresh();
     return this.trustCache;
-  }
-
-  /**
-   * Shutdown began: close the idle upstream connections and the client
-   * connections idle between requests; the others close after their
-   * current response (answers carry `Connection: close` while draining).
-   */
-  drain(sessions: Iterable<unknown>): void {
-    this.upstreams.closeAll();
-    for (const s of [...sessions]) if (s instanceof L7Session && s.idle) s.abort('shutdown');
   }
 
   /** Some backend of some pool is `up` (for --monitor-uri). */

@@ -40,10 +40,12 @@ import type { Pool } from '../core/pool.js';
 import { hashString } from '../core/hash.js';
 import { ConnectAttempt, type ConnectOwner } from '../l4/connector.js';
 import { Tunnel, type TunnelEnd, type TunnelOwner } from '../l4/tunnel.js';
-import { normalizeIp, type SessionEnd } from '../l4/session.js';
-import { proxyHeaderToSend, proxyVersionFor, upstreamTlsOptions, type ClientFacts } from '../l4/upstream.js';
-import type { ClientSession, ListenerStats, QueuedClient } from '../runtime.js';
-import { formatHostPort } from '../config/parse.js';
+import { formatHostPort, normalizeIp } from '../core/address.js';
+import type { EndReason as SessionEnd } from '../core/ends.js';
+import type { ListenerStats } from '../core/listener-stats.js';
+import { proxyVersionFor, type ClientFacts } from '../l4/upstream.js';
+import type { QueuedStream } from '../stream/services.js';
+import type { Tracked } from '../stream/registry.js';
 import { ExecResult, HEADERS_TOO_LARGE, HeadersAction, HttpParser, TOO_MANY_HEADERS, type ParsedHead, type ParserHandler } from './parser.js';
 import { clientIpFrom, CONN_CLOSE, CONN_KEEPALIVE, CONN_UPGRADE, PROTO_HTTP, PROTO_HTTPS, rewriteHead, type HeadEdits } from './forwarded.js';
 import { normalizeHost } from './router.js';
@@ -172,7 +174,7 @@ class ResponseEvents implements ParserHandler {
   }
 }
 
-export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, QueuedClient, ClientSession {
+export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, QueuedStream, Tracked {
   readonly ctx: L7Context;
   readonly client: Socket;
   readonly listener: ListenerStats;
@@ -583,8 +585,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   private connect(b: Backend): void {
     const c = this.ctx.host.config;
     this.connecting = new ConnectAttempt(b, c.connectTimeout, this, {
-      proxyHeader: proxyHeaderToSend(c, b, this.client, this.facts),
-      tls: upstreamTlsOptions(c, b),
+      proxyHeader: this.ctx.host.upstream.proxyHeader(b, this.client, this.facts),
+      tls: this.ctx.host.upstream.tls(b),
     });
   }
 
@@ -1004,7 +1006,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     const ms = performance.now() - this.reqStartedAt;
     latencyOf(b).record(ms * 1000);
     const observe = this.ctx.observe;
-    if (observe !== null) observe(b.name, ms / 1000);
+    if (observe !== null) observe(b, this.pool, ms / 1000);
   }
 
   /** Release what the request held (its backend slot) and forget it. */
@@ -1180,6 +1182,21 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   get idle(): boolean {
     return this.state === S_HEAD && !this.reqParser.headInProgress;
   }
+
+  /**
+   * Shutdown began: a connection idle between requests closes now; the
+   * others close after their current response (answers carry
+   * `Connection: close` while draining).
+   */
+  drain(): void {
+    if (this.idle) this.abort('shutdown');
+  }
+
+  housekeep(): boolean {
+    return false;
+  }
+
+  sync(): void {}
 
   private finish(reason: SessionEnd): void {
     if (this.state === S_DONE) return;

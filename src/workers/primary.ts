@@ -62,8 +62,8 @@ import { buildStats } from '../admin/stats.js';
 import { HealthChecker } from '../health/checker.js';
 import type { ProbeResult } from '../health/probes.js';
 import type { Listener } from '../l4/listener.js';
-import { ListenerStats } from '../runtime.js';
-import { formatHostPort } from '../config/parse.js';
+import { ListenerStats } from '../core/listener-stats.js';
+import { formatHostPort } from '../core/address.js';
 import { isFromWorker, type FromWorker, type HealthState, type ListenerReport, type ToWorker, type WorkerSnapshot } from './protocol.js';
 
 /** How long the primary waits for a worker's counters. */
@@ -94,6 +94,7 @@ interface Slot {
 /** Monotonic counters kept from exited workers. */
 interface Retired {
   connections: number;
+  ends: number[];
   backends: Map<string, { total: number; failures: number; bytesIn: number; bytesOut: number; lastUsed: number; responses: number[] }>;
   listeners: Array<{ accepted: number; rejected: number; tlsFailures: number; proxyErrors: number }>;
 }
@@ -102,7 +103,7 @@ const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, 
 
 export class Primary extends Balancer {
   private readonly slots: Slot[] = [];
-  private readonly retired: Retired = { connections: 0, backends: new Map(), listeners: [] };
+  private readonly retired: Retired = { connections: 0, ends: [], backends: new Map(), listeners: [] };
   private reports: readonly ListenerReport[] | null = null;
   private ready = false;
   private stopping = false;
@@ -117,6 +118,8 @@ export class Primary extends Balancer {
 
   constructor(config: Config) {
     super(config);
+    // every check result goes to every worker
+    this.health.observers.push((b) => this.broadcast({ t: 'health', states: [stateOf(b)] }));
     for (let id = 1; id <= config.workers; id++) {
       this.slots.push({ id, worker: null, pid: 0, state: 'exited', startedAt: 0, restarts: 0, exits: [], restartTimer: null, last: null });
     }
@@ -128,13 +131,13 @@ export class Primary extends Balancer {
    * leaves nothing running) when the admin server or a worker cannot bind.
    */
   override async start(): Promise<void> {
-    this.health = new HealthChecker(this);
+    this.checker = this.buildChecker();
     if (this.config.admin) {
       this.admin = new AdminServer(this, this.config.admin);
       await this.admin.listen();
       this.frontAdmin(this.admin);
     }
-    this.health.start();
+    this.checker.start();
     if (this.config.tlsCert !== null) {
       // one ticket key for all workers, rotated here, so resumption works across workers
       this.ticketKeys = randomBytes(48);
@@ -154,7 +157,7 @@ export class Primary extends Balancer {
       await ready;
     } catch (err) {
       this.stopping = true;
-      this.health.stop();
+      this.checker.stop();
       for (const s of this.slots) s.worker?.process.kill('SIGKILL');
       await this.admin?.close();
       throw err;
@@ -261,6 +264,7 @@ export class Primary extends Balancer {
     if (!s) return;
     const r = this.retired;
     r.connections += s.connections.total;
+    s.ends.forEach((v, i) => (r.ends[i] = (r.ends[i] ?? 0) + v));
     for (const b of s.backends) {
       let k = r.backends.get(b.name);
       if (!k) r.backends.set(b.name, (k = { total: 0, failures: 0, bytesIn: 0, bytesOut: 0, lastUsed: 0, responses: [0, 0, 0, 0, 0, 0] }));
@@ -283,12 +287,7 @@ export class Primary extends Balancer {
   // ---- health, admin actions and reload reach every worker ----
 
   private healthStates(): HealthState[] {
-    return this.backends.map((b) => stateOf(b));
-  }
-
-  override onCheckResult(b: Backend, r: ProbeResult): void {
-    super.onCheckResult(b, r);
-    this.broadcast({ t: 'health', states: [stateOf(b)] });
+    return this.poolSet.backends().map((b) => stateOf(b));
   }
 
   override setAdminState(b: Backend, action: 'drain' | 'disable' | 'enable'): void {
@@ -300,7 +299,7 @@ export class Primary extends Balancer {
     // The primary carries no connections; until the next refresh says
     // otherwise, a removed backend is assumed busy somewhere so that it is
     // kept (and shown `draining`) rather than dropped while workers drain it.
-    for (const b of this.backends) b.active = Math.max(b.active, 1);
+    for (const b of this.poolSet.backends()) b.active = Math.max(b.active, 1);
     super.reload(next);
     this.broadcast({ t: 'reload', config: this.config });
     this.broadcast({ t: 'health', states: this.healthStates() });
@@ -352,10 +351,16 @@ export class Primary extends Balancer {
       active += s.connections.active;
       total += s.connections.total;
     }
-    this.connectionsActive = active;
-    this.connectionsTotal = total;
+    const ends = this.registry.ends;
+    for (let i = 0; i < ends.length; i++) {
+      let n = this.retired.ends[i] ?? 0;
+      for (const s of current) n += s.ends[i] ?? 0;
+      ends[i] = n;
+    }
+    this.registry.active = active;
+    this.registry.total = total;
 
-    for (const b of this.backends) {
+    for (const b of this.poolSet.backends()) {
       const k = this.retired.backends.get(b.name);
       b.active = 0;
       b.total = k?.total ?? 0;
@@ -414,7 +419,7 @@ export class Primary extends Balancer {
    */
   private mirrorListeners(reports: readonly ListenerReport[]): void {
     for (const r of reports) {
-      const stats = new ListenerStats(formatHostPort(r.host, r.port), r.tls);
+      const stats = new ListenerStats(r.host, r.port, r.tls);
       stats.port = r.port;
       const l = { address: { host: r.host, port: r.port }, tls: r.tls, stats, port: r.port, server: null, close: noop };
       this.listeners.push(l as unknown as Listener);
@@ -482,7 +487,8 @@ export class Primary extends Balancer {
     if (this.draining) return;
     this.draining = true;
     this.stopping = true;
-    this.health?.stop();
+    this.checker?.stop();
+    this.health.stop();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.ticketTimer) clearInterval(this.ticketTimer);
     for (const s of this.slots) if (s.restartTimer) clearTimeout(s.restartTimer);

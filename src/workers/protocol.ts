@@ -81,6 +81,8 @@ export interface ListenerCounters {
 export interface WorkerSnapshot {
   readonly pid: number;
   readonly connections: { readonly active: number; readonly total: number };
+  /** Ended connections by end reason (indexed like END_REASONS). */
+  readonly ends: readonly number[];
   readonly backends: readonly BackendCounters[];
   readonly listeners: readonly ListenerCounters[];
   readonly stats: Record<string, unknown>;

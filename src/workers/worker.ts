@@ -56,11 +56,11 @@ function applyAdmin(lb: Balancer, name: string, action: AdminAction): void {
   const b = lb.findBackend(name);
   if (!b) return;
   b.admin = action === 'drain' ? 'draining' : action === 'disable' ? 'disabled' : 'enabled';
-  lb.rebuildAll();
+  lb.poolSet.rebuildAll();
 }
 
 function snapshot(lb: Balancer): WorkerSnapshot {
-  lb.syncLiveCounters();
+  lb.sync();
   const backends: WorkerSnapshot['backends'][number][] = [];
   for (const p of lb.pools.values()) {
     for (const b of p.backends) {
@@ -72,7 +72,8 @@ function snapshot(lb: Balancer): WorkerSnapshot {
   }
   return {
     pid: process.pid,
-    connections: { active: lb.connectionsActive, total: lb.connectionsTotal },
+    connections: { active: lb.registry.active, total: lb.registry.total },
+    ends: Array.from(lb.registry.ends),
     backends,
     listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures, proxyErrors: l.stats.proxyErrors })),
     stats: buildStats(lb),
@@ -119,7 +120,7 @@ export function runWorker(): Promise<number> {
           lb = b;
           for (const s of m.health) health.set(s.name, s);
           for (const s of m.health) applyHealth(b, s);
-          b.rebuildAll();
+          b.poolSet.rebuildAll();
           starting = b.start().then(
             () => {
               if (m.tickets) b.tlsTerminator?.useSharedTicketKeys(Buffer.from(m.tickets));
@@ -140,7 +141,7 @@ export function runWorker(): Promise<number> {
           lb.reload(workerConfig(m.config));
           // a reload may reset check states (checks turned off): re-apply the primary's
           for (const s of health.values()) applyHealth(lb, s);
-          lb.rebuildAll();
+          lb.poolSet.rebuildAll();
           return;
         case 'health': {
           let changed = false;
@@ -148,7 +149,7 @@ export function runWorker(): Promise<number> {
             health.set(s.name, s);
             if (lb && applyHealth(lb, s)) changed = true;
           }
-          if (changed) lb!.rebuildAll();
+          if (changed) lb!.poolSet.rebuildAll();
           return;
         }
         case 'admin':

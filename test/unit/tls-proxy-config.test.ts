@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { buildConfig } from '../../src/config/load.js';
 import { Backend } from '../../src/core/backend.js';
 import type { Config } from '../../src/config/types.js';
-import { checkProxyHeader, proxyVersionFor, upstreamTlsOptions } from '../../src/l4/upstream.js';
+import { checkProxyHeader, proxyVersionFor, UpstreamOptions } from '../../src/l4/upstream.js';
+import type { Backend as B } from '../../src/core/backend.js';
+
+/** TLS options for connecting to `b` under `config`, as a balancer's UpstreamOptions builds them. */
+function upstreamTlsOptions(config: Config, b: B): ReturnType<UpstreamOptions['tls']> {
+  return new UpstreamOptions(() => config).tls(b);
+}
 import { parseProxyHeader } from '../../src/l4/proxy-protocol.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lb4-cfg-'));

@@ -1,0 +1,60 @@
+/**
+ * What the admin server, /stats and /metrics read and do: a narrow view of
+ * one running balancer (src/balancer.ts implements it; so does the
+ * --workers primary, with counters summed over its workers). The admin
+ * side never reaches into listeners, streams or exchanges.
+ */
+import type { Backend } from '../core/backend.js';
+import type { ListenerStats } from '../core/listener-stats.js';
+import type { Pool } from '../core/pool.js';
+import type { Config } from '../config/types.js';
+import type { Loggers } from '../logger.js';
+import type { CheckObserver } from '../health/events.js';
+
+export type AdminAction = 'drain' | 'disable' | 'enable';
+
+/** Connection counters of the whole balancer. */
+export interface ConnectionCounters {
+  /** Client connections held now. */
+  readonly active: number;
+  /** Client connections handled since start. */
+  readonly total: number;
+  /** Ended connections by end reason, indexed like END_REASONS (src/core/ends.ts). */
+  readonly ends: Float64Array;
+}
+
+/** How L4 tunnels move bytes (the /stats `relay` object). */
+export interface RelayReport {
+  readonly mode: 'native' | 'js';
+  readonly tunnels: number;
+  readonly total: number;
+  readonly reason?: string;
+  readonly [extra: string]: unknown;
+}
+
+export interface AdminSource {
+  readonly config: Config;
+  readonly loggers: Loggers;
+  /** ms since epoch. */
+  readonly startedAt: number;
+  /** Shutting down: /health answers `draining`. */
+  readonly draining: boolean;
+  /** Every pool by name. */
+  readonly pools: ReadonlyMap<string, Pool>;
+  /** The pool used when no route says otherwise. */
+  readonly defaultPool: Pool;
+  readonly connections: ConnectionCounters;
+  /** Every listener's counters, in configured order (`port` is the bound one). */
+  readonly listenerStats: readonly ListenerStats[];
+  /** Observers of active check results (metrics adds its histogram here). */
+  readonly checkObservers: CheckObserver[];
+  /** Streams waiting in `pool`'s queue now. */
+  queueLength(pool: Pool): number;
+  relayReport(): RelayReport;
+  /** Bring live counters up to date before reading them (the native relay counts in its own memory). */
+  sync(): void;
+  findBackend(name: string): Backend | undefined;
+  poolOf(b: Backend): Pool | undefined;
+  /** Admin: drain, disable or enable a backend. */
+  setAdminState(b: Backend, action: AdminAction): void;
+}

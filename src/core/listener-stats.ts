@@ -1,0 +1,32 @@
+/**
+ * Counters of one listener: /stats `listeners`, /metrics per listener. The
+ * listener writes `accepted` and `port`; the front (src/stream/front.ts)
+ * and the registry the rest.
+ */
+import { formatHostPort } from './address.js';
+
+export class ListenerStats {
+  /** The configured host. */
+  readonly host: string;
+  /** The configured address, `HOST:PORT` (port 0 when a free one was asked). */
+  readonly address: string;
+  readonly tls: boolean;
+  /** The bound port (the real one when 0 was asked); 0 before binding. */
+  port = 0;
+  accepted = 0;
+  active = 0;
+  rejected = 0;
+  tlsFailures = 0;
+  /** Connections closed for a bad, missing or untrusted PROXY header (--accept-proxy). */
+  proxyErrors = 0;
+  constructor(host: string, port: number, tls: boolean) {
+    this.host = host;
+    this.address = formatHostPort(host, port);
+    this.tls = tls;
+  }
+
+  /** `HOST:PORT` with the bound port (the /metrics `listener` label). */
+  get bound(): string {
+    return formatHostPort(this.host, this.port);
+  }
+}
