@@ -42,6 +42,8 @@ import { MemoryReclaimer } from './reclaim.js';
 export interface BalancerOptions {
   /** Loggers to use instead of stdout ones (tests). */
   loggers?: Loggers;
+  /** Run active health checks (default true; a --workers worker applies the primary's verdicts instead). */
+  activeChecks?: boolean;
 }
 
 /** Settings a reload cannot change: kept, and each change logged as `config change needs restart`. */
@@ -73,9 +75,11 @@ export class Balancer implements AdminSource {
    */
   private housekeepingTimer: NodeJS.Timeout | null = null;
   private readonly reclaimer = new MemoryReclaimer();
+  private readonly activeChecks: boolean;
 
   constructor(config: Config, opts: BalancerOptions = {}) {
     this.config = config;
+    this.activeChecks = opts.activeChecks !== false;
     this.loggers = opts.loggers ?? createLoggers(config.logLevel);
     const getConfig = (): Config => this.config;
     const log = this.loggers.log;
@@ -220,8 +224,7 @@ export class Balancer implements AdminSource {
    */
   async start(): Promise<void> {
     const tls = this.tlsOptions();
-    // built before the admin server so /metrics observes every check; started last
-    this.checker = this.buildChecker();
+    if (this.activeChecks) this.checker = this.buildChecker();
     try {
       for (const addr of this.config.listen) {
         const l = new Listener(addr, tls, this.front, { acceptProxy: this.config.acceptProxy, handshakeTimeout: this.config.peekTimeout });
@@ -238,7 +241,7 @@ export class Balancer implements AdminSource {
       this.admin?.close();
       throw err;
     }
-    this.checker.start();
+    this.checker?.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
     if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ relay: relayStats() }, 'l4 relay');

@@ -116,7 +116,7 @@ export function runWorker(): Promise<number> {
           const base = createLoggers(m.config.logLevel);
           const child = { worker: m.id };
           loggers = { log: base.log.child(child), always: base.always.child(child), flush: base.flush };
-          const b = new Balancer(workerConfig(m.config), { loggers });
+          const b = new Balancer(workerConfig(m.config), { loggers, activeChecks: false });
           lb = b;
           for (const s of m.health) health.set(s.name, s);
           for (const s of m.health) applyHealth(b, s);
@@ -124,8 +124,6 @@ export function runWorker(): Promise<number> {
           starting = b.start().then(
             () => {
               if (m.tickets) b.tlsTerminator?.useSharedTicketKeys(Buffer.from(m.tickets));
-              // the primary checks; this worker only applies its verdicts
-              b.health?.stop();
               if (stopping) return;
               send({ t: 'listening', listeners: b.listeners.map((l) => ({ host: l.address.host, port: l.port, tls: l.tls })) });
             },
