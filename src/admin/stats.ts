@@ -7,7 +7,6 @@
 import type { Backend } from '../core/backend.js';
 import { END_REASONS } from '../core/ends.js';
 import { VERSION } from './version.js';
-import { latencySummary } from '../l7/latency.js';
 import type { AdminSource } from './source.js';
 
 export interface BackendStatsJson {
@@ -47,7 +46,7 @@ export function backendStats(b: Backend, pool?: string): BackendStatsJson {
     circuit: b.circuit.state,
     // L7: final responses by status class, and a latency summary (null before the first request)
     responses: { '1xx': b.responses[1], '2xx': b.responses[2], '3xx': b.responses[3], '4xx': b.responses[4], '5xx': b.responses[5] },
-    latency_ms: latencySummary(b),
+    latency_ms: b.latency.count > 0 ? b.latency.summary() : null,
   };
 }
 

@@ -6,6 +6,7 @@
 import type { BackendView } from './pickers/picker.js';
 import { CheckState, Circuit } from './health.js';
 import { formatHostPort } from './address.js';
+import { LatencyHistogram } from './latency.js';
 
 export type BackendState = 'up' | 'down' | 'draining' | 'disabled';
 
@@ -63,6 +64,8 @@ export class Backend implements BackendView {
   lastUsed = 0;
   /** L7: responses by class, index 1..5 = 1xx..5xx (0 unused). */
   readonly responses = [0, 0, 0, 0, 0, 0];
+  /** L7: request durations (head received → response complete), for /stats `latency_ms`. */
+  readonly latency = new LatencyHistogram();
   /** Position in the pool's current snapshot, or -1 when not in it. */
   slot = -1;
   /** PROXY version this backend asked for in the config (0 = none); undefined = the global setting. */

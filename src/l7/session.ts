@@ -49,7 +49,6 @@ import type { Tracked } from '../stream/registry.js';
 import { ExecResult, HEADERS_TOO_LARGE, HeadersAction, HttpParser, TOO_MANY_HEADERS, type ParsedHead, type ParserHandler } from './parser.js';
 import { clientIpFrom, CONN_CLOSE, CONN_KEEPALIVE, CONN_UPGRADE, PROTO_HTTP, PROTO_HTTPS, rewriteHead, type HeadEdits } from './forwarded.js';
 import { normalizeHost } from './router.js';
-import { latencyOf } from './latency.js';
 import type { L7Context } from './context.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream-pool.js';
 
@@ -1004,7 +1003,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     const cls = (this.status / 100) | 0;
     if (cls >= 1 && cls <= 5) b.responses[cls]!++;
     const ms = performance.now() - this.reqStartedAt;
-    latencyOf(b).record(ms * 1000);
+    b.latency.record(ms * 1000);
     const observe = this.ctx.observe;
     if (observe !== null) observe(b, this.pool, ms / 1000);
   }

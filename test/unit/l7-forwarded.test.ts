@@ -1,14 +1,14 @@
 /**
  * Unit tests of src/l7/forwarded.ts (head rewriting, client IP from a
  * trusted X-Forwarded-For), src/l7/router.ts (Host / path routes) and
- * src/l7/latency.ts (the /stats latency summary).
+ * src/core/latency.ts (the /stats latency summary).
  */
 import t from 'tap';
 import { isIP } from 'node:net';
 import { HttpParser, type ParsedHead } from '../../src/l7/parser.js';
 import { clientIpFrom, CONN_CLOSE, PROTO_HTTPS, rewriteHead } from '../../src/l7/forwarded.js';
 import { normalizeHost, Router } from '../../src/l7/router.js';
-import { LatencyHistogram } from '../../src/l7/latency.js';
+import { LatencyHistogram } from '../../src/core/latency.js';
 import { CidrSet } from '../../src/core/cidr.js';
 import type { Pool } from '../../src/core/pool.js';
 

@@ -2,9 +2,9 @@
  * Per-backend request latency summary for /stats (`latency_ms`: p50, p90,
  * p99, max, count) in L7 mode. An HDR-like histogram: 8 sub-buckets per
  * power of two of microseconds (about 9 % relative error), in one
- * Uint32Array allocated once per backend; record() does not allocate.
+ * Uint32Array allocated with its backend (src/core/backend.ts `latency`);
+ * record() does not allocate.
  */
-import type { Backend } from '../core/backend.js';
 
 const SUB = 8;
 const BUCKETS = 40 * SUB; // 2^40 µs is about 12 days
@@ -55,22 +55,4 @@ function upperOf(i: number): number {
   const exp = Math.floor((i + 16) / SUB);
   const sub = (i + 16) % SUB;
   return 2 ** exp + (sub + 1) * 2 ** (exp - 3);
-}
-
-const byBackend = new WeakMap<Backend, LatencyHistogram>();
-
-/** The histogram of `b`, created on first use. */
-export function latencyOf(b: Backend): LatencyHistogram {
-  let h = byBackend.get(b);
-  if (h === undefined) {
-    h = new LatencyHistogram();
-    byBackend.set(b, h);
-  }
-  return h;
-}
-
-/** The /stats `latency_ms` of `b`, or null before its first L7 request. */
-export function latencySummary(b: Backend): ReturnType<LatencyHistogram['summary']> | null {
-  const h = byBackend.get(b);
-  return h === undefined ? null : h.summary();
 }
