@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 RELAY := build/Release/lb4_relay.node
 
-.PHONY: all build native test typecheck demo certs perf bench bench-pick soak clean
+.PHONY: all build native test typecheck lint-deps demo certs perf bench bench-pick soak clean
 
 all: build
 
@@ -27,12 +27,16 @@ native:
 typecheck: $(NODE_MODULES_STAMP)
 	npm run --silent typecheck
 
+# The import rules of docs/architecture.md (dependency-cruiser).
+lint-deps: $(NODE_MODULES_STAMP)
+	npm run --silent lint:deps
+
 certs:
 	certs/make-dev-cert.sh
 
 # Unit and integration tests (real sockets on 127.0.0.1). Integration tests
 # run bin/lb4, so the build comes first.
-test: build typecheck
+test: build typecheck lint-deps
 	npx tap
 
 # Run lb4 for real on a built-in demo: three HTTP backends, TLS on :4443, admin on 127.0.0.1:9090.

@@ -12,7 +12,7 @@ import type { Pool } from '../core/pool.js';
 import type { Queued } from '../core/wait-queue.js';
 import type { Config } from '../config/types.js';
 import type { ClientFacts } from '../l4/upstream.js';
-import type { Stream } from './stream.js';
+import type { Tracked } from './registry.js';
 
 export type { ClientFacts } from '../l4/upstream.js';
 
@@ -55,5 +55,5 @@ export interface StreamServices {
   readonly health: ConnectEvents;
   readonly upstream: UpstreamService;
   /** The stream ended: account, log, forget it (src/stream/registry.ts). */
-  streamEnded(s: Stream, reason: EndReason): void;
+  streamEnded(s: Tracked, reason: EndReason): void;
 }
