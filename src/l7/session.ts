@@ -27,6 +27,10 @@
  * - A 101 answer to an upgrade request turns the connection into an L4
  *   Tunnel to that backend for the rest of its life. CONNECT gets 405.
  *
+ * - A request target in absolute form (`GET http://a.test/x`) is routed by
+ *   its authority and forwarded in origin form with `Host: a.test` (see
+ *   target.ts); HTTP/1.0 with Transfer-Encoding is a 400 (parser.ts).
+ *
  * Timers: one per session, re-armed per phase (header, keep-alive, queue,
  * server), never per chunk. Upstream inactivity uses the upstream socket's
  * own timeout. Handlers are bound once; no closure per request or chunk.
@@ -47,6 +51,7 @@ import { formatHostPort } from '../config/parse.js';
 import { ExecResult, HEADERS_TOO_LARGE, HeadersAction, HttpParser, TOO_MANY_HEADERS, type ParsedHead, type ParserHandler } from './parser.js';
 import { clientIpFrom, CONN_CLOSE, CONN_KEEPALIVE, CONN_UPGRADE, PROTO_HTTP, PROTO_HTTPS, rewriteHead, type HeadEdits } from './forwarded.js';
 import { normalizeHost } from './router.js';
+import { RequestTarget } from './target.js';
 import { latencyOf } from './latency.js';
 import type { L7Context } from './context.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream-pool.js';
@@ -235,6 +240,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   private upgrading = false;
   private clientKeepAlive = false;
   private isHeadRequest = false;
+  /** The current request's target: the path forwarded and logged, the authority of an absolute-form one. */
+  private readonly target = new RequestTarget();
+  private targetOk = true;
   private reqStartedAt = 0;
   private reqBytesIn = 0;
   private reqBytesOut = 0;
@@ -261,8 +269,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   private resHeadSent = false;
   private status = 0;
 
-  private readonly edits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '' };
-  private readonly resEdits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '' };
+  private readonly edits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '', target: '', host: '' };
+  private readonly resEdits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '', target: '', host: '' };
 
   constructor(ctx: L7Context, client: Socket, listener: ListenerStats, clientIp?: string, startedAt?: number, facts?: ClientFacts) {
     this.ctx = ctx;
@@ -464,6 +472,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     }
     this.spill = null;
     this.head = head;
+    // parsed with the head, so that any answer to it logs its path
+    this.targetOk = this.target.parse(head.url);
     return HeadersAction.CONTINUE;
   }
 
@@ -486,8 +496,15 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     this.isHeadRequest = h.method === 'HEAD';
     this.upgrading = h.upgrade;
     this.arm(T_NONE, 0);
+    const tg = this.target;
     if (h.method === 'CONNECT') {
       this.answerError(405, 'client-error');
+      return false;
+    }
+    // RFC 9112 3.2.2: an absolute-form target is routed by its authority and
+    // forwarded in origin form (target.ts); a malformed one is a 400
+    if (!this.targetOk) {
+      this.answerError(400, 'client-error');
       return false;
     }
     // RFC 9112 3.2: an HTTP/1.1 request without Host, or with two, is a 400
@@ -498,7 +515,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     }
     const trust = this.ctx.trust;
     this.clientIp = trust === null ? this.peerIp : clientIpFrom(this.peerIp, h, trust, isIpAddress);
-    if (config.monitorUri !== null && h.method === 'GET' && pathOf(h.url) === config.monitorUri) {
+    if (config.monitorUri !== null && h.method === 'GET' && pathOf(tg.path) === config.monitorUri) {
       const up = this.ctx.anyBackendUp();
       const keep = this.clientKeepAlive && this.reqComplete && !host.draining;
       this.status = up ? 200 : 503;
@@ -515,7 +532,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       return true;
     }
     if (this.upgrading) this.clientKeepAlive = false; // unless the backend answers 101
-    const pool = this.ctx.router.route(h.getHeader('host') ?? '', h.url);
+    const pool = this.ctx.router.route(tg.authority !== '' ? tg.authority : (h.getHeader('host') ?? ''), tg.path);
     this.pool = pool;
     this.key = pool.factory.needs === 'none' ? 0 : this.hashKey(h);
     this.pendingBody = body;
@@ -530,12 +547,12 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     let v: string | undefined;
     switch (hk.kind) {
       case 'host': {
-        const raw = h.getHeader('host');
+        const raw = this.target.authority !== '' ? this.target.authority : h.getHeader('host');
         v = raw === undefined ? undefined : normalizeHost(raw);
         break;
       }
       case 'path':
-        v = pathOf(h.url);
+        v = pathOf(this.target.path);
         break;
       case 'header':
         v = h.getHeader(hk.name);
@@ -673,6 +690,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       e.protoLine = this.https ? PROTO_HTTPS : PROTO_HTTP;
       e.upgrading = this.upgrading;
       e.connectionLine = this.upgrading ? CONN_UPGRADE : this.head!.versionMinor === 0 ? CONN_KEEPALIVE : '';
+      const tg = this.target;
+      e.target = tg.authority !== '' ? tg.path : '';
+      e.host = tg.authority;
       out = rewriteHead(this.headRaw!, this.head!, e);
       this.outHead = out;
     }
@@ -1153,7 +1173,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     host.loggers.always.info(
       {
         method: h === null ? null : h.method,
-        path: h === null ? null : h.url,
+        path: h === null ? null : this.target.path, // origin form, as forwarded
         status: this.status,
         backend: this.reqBackend === null ? null : this.reqBackend.name,
         client: this.clientAddress,
