@@ -31,6 +31,12 @@
  *   its authority and forwarded in origin form with `Host: a.test` (see
  *   target.ts); HTTP/1.0 with Transfer-Encoding is a 400 (parser.ts).
  *
+ * Accounting: a request's bytes_in is every client byte parsed for it (head
+ * as received, body with its framing), its bytes_out every byte written to
+ * the client for it (response heads as rewritten, bodies, local answers).
+ * The backend that served the request gets the same two counts, except
+ * local answers (lb4's own 4xx/5xx, which the backend did not send).
+ *
  * Timers: one per session, re-armed per phase (header, keep-alive, queue,
  * server), never per chunk. Upstream inactivity uses the upstream socket's
  * own timeout. Handlers are bound once; no closure per request or chunk.
@@ -415,6 +421,11 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       this.msgStart = -1;
       const r = p.execute(chunk, off);
       this.cur = null;
+      // Every client byte parsed belongs to the request being read (empty
+      // lines before it included); after an error, the rest of the read too.
+      const used = (r === ExecResult.ERROR ? chunk.length : p.offset) - off;
+      this.reqBytesIn += used;
+      this.bytesIn += used;
       if (r === ExecResult.ERROR) {
         const code = p.errorCode;
         this.answerError(code === HEADERS_TOO_LARGE || code === TOO_MANY_HEADERS ? 431 : 400, 'client-error');
@@ -455,8 +466,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   reqBegin(start: number): void {
     this.msgStart = start;
     this.reqStartedAt = performance.now();
-    this.reqBytesIn = 0;
-    this.reqBytesOut = 0;
+    // (reqBytesIn/Out are reset by endRequest: bytes before this start count too)
     this.reqRetries = 0;
     if (this.timerKind === T_KEEPALIVE) this.arm(T_HEADER, this.ctx.host.config.headerTimeout);
   }
@@ -716,10 +726,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     } else {
       ok = s.write(out);
     }
-    const n = out.length + (body === null ? 0 : body.length);
-    this.reqBytesIn += n;
-    this.bytesIn += n;
-    b.bytesIn += n;
+    // The backend's bytes_in counts what the client sent for it (the head as
+    // received, not as rewritten), once even when the request is replayed.
+    if (!this.replayed) b.bytesIn += this.reqBytesIn;
     if (!this.replayable) {
       this.pendingBody = null;
       this.headRaw = null;
@@ -928,7 +937,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     const out = rewriteHead(this.resHeadRaw!, h, e);
     this.resHeadRaw = null;
     this.resHeadSent = true;
-    if (!this.writeClient(out)) this.up!.socket.pause();
+    const up = this.up!;
+    up.backend.bytesOut += out.length; // the head as the client gets it, like the access log
+    if (!this.writeClient(out)) up.socket.pause();
     return true;
   }
 
@@ -1041,6 +1052,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     this.resSpill = null;
     this.reqComplete = false;
     this.resMsgComplete = false;
+    this.reqBytesIn = 0;
+    this.reqBytesOut = 0;
   }
 
   /** The backend connection failed before the response completed. */
