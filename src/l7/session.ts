@@ -38,8 +38,10 @@
  * local answers (lb4's own 4xx/5xx, which the backend did not send).
  *
  * Timers: one per session, re-armed per phase (header, keep-alive, queue,
- * server), never per chunk. Upstream inactivity uses the upstream socket's
- * own timeout. Handlers are bound once; no closure per request or chunk.
+ * server, body), never per chunk. --body-timeout is checked when the timer
+ * fires against the time of the last body chunk (one clock read per body
+ * chunk, no timer work). Upstream inactivity uses the upstream socket's own
+ * timeout. Handlers are bound once; no closure per request or chunk.
  */
 import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -77,6 +79,7 @@ const T_KEEPALIVE = 2;
 const T_QUEUE = 3;
 const T_SERVER = 4;
 const T_LINGER = 5;
+const T_BODY = 6;
 
 /** How long a closing client may keep sending before it is cut (lingering close). */
 const LINGER_MS = 2000;
@@ -250,6 +253,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   private readonly target = new RequestTarget();
   private targetOk = true;
   private reqStartedAt = 0;
+  /** performance.now() of the last request body chunk (--body-timeout). */
+  private bodyAt = 0;
   private reqBytesIn = 0;
   private reqBytesOut = 0;
   private reqRetries = 0;
@@ -366,6 +371,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
         return;
       case T_SERVER:
         if (this.state === S_PROXY && !this.resStarted) this.answerError(504, 'idle-timeout');
+        return;
+      case T_BODY:
+        this.bodyTimer();
         return;
       case T_LINGER:
         this.finish(this.endReason);
@@ -737,6 +745,11 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       this.arm(T_SERVER, config.serverTimeout);
       return;
     }
+    // The body streams from here on, under --body-timeout. Its clock starts
+    // now: while queued or connecting lb4 did not read the client (the queue
+    // and connect timeouts bound that wait), so its silence was ours.
+    this.bodyAt = performance.now();
+    this.arm(T_BODY, config.bodyTimeout);
     const early = this.rest;
     if (early !== null) {
       // body bytes that arrived while we were connecting (a pause that took effect late)
@@ -764,6 +777,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       this.reqBytesIn += n;
       this.bytesIn += n;
       up.backend.bytesIn += n;
+      this.bodyAt = performance.now(); // --body-timeout: read when the timer fires
       if (!up.socket.write(part)) this.client.pause();
     }
     if (r !== ExecResult.OK) {
@@ -773,8 +787,34 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
         this.restOff = end;
       }
       this.client.pause();
-      if (!this.resStarted && this.state === S_PROXY) this.arm(T_SERVER, this.ctx.host.config.serverTimeout);
+      if (this.state === S_PROXY) {
+        if (!this.resStarted) this.arm(T_SERVER, this.ctx.host.config.serverTimeout);
+        else if (this.timerKind === T_BODY) this.arm(T_NONE, 0); // the body is done
+      }
     }
+  }
+
+  /**
+   * --body-timeout fired: the client must have sent a body byte within the
+   * last period (one timer per period, not one refresh per chunk). Time the
+   * backend spent not taking the body (backpressure: the client is paused)
+   * is not the client's silence. Nothing answered yet: 408; else both
+   * sides are closed.
+   */
+  private bodyTimer(): void {
+    if (this.state !== S_PROXY || this.reqComplete) return;
+    const ms = this.ctx.host.config.bodyTimeout;
+    const now = performance.now();
+    const up = this.up;
+    if (up !== null && up.socket.writableNeedDrain) this.bodyAt = now;
+    const left = this.bodyAt + ms - now;
+    // (timers may fire a millisecond early)
+    if (left > 1) {
+      this.arm(T_BODY, Math.ceil(left));
+      return;
+    }
+    if (!this.resHeadSent) this.answerError(408, 'idle-timeout');
+    else this.finish('idle-timeout');
   }
 
   private onClientDrain(): void {
@@ -1110,7 +1150,10 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   }
 
   onUpstreamDrain(): void {
-    if (this.state === S_PROXY && !this.reqComplete) this.client.resume();
+    if (this.state === S_PROXY && !this.reqComplete) {
+      this.bodyAt = performance.now(); // the client was held by us, not silent
+      this.client.resume();
+    }
   }
 
   onUpstreamTimeout(): void {
