@@ -1,7 +1,10 @@
 /**
- * The admin HTTP server (SPEC section 5): /ping, /health, /stats, /config,
- * /metrics, the dashboard at /, and the backend state changes behind a bearer
- * token. Not on the data path: JSON.stringify is fine here.
+ * The admin HTTP server (README "Admin API"): /ping, /health, /stats,
+ * /config, /metrics, the dashboard at /, and the backend state changes
+ * behind a bearer token. Request bodies go through body.ts (64 KiB at most,
+ * 413 beyond; calls refused for auth are answered without reading theirs,
+ * and their connection is closed). Not on the data path: JSON.stringify is
+ * fine here.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -13,6 +16,7 @@ import { buildStats, backendStats } from './stats.js';
 import { describeConfig } from '../config/load.js';
 import { LbMetrics } from './metrics.js';
 import { registerDashboard } from './dashboard.js';
+import { hasBody, readBody, refuse } from './body.js';
 
 const ACTIONS = new Set(['drain', 'disable', 'enable']);
 
@@ -79,6 +83,9 @@ export class AdminServer {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (path.startsWith('/backends/')) return this.backendAction(req, res, path, method);
+    // The read calls take no body: one that comes anyway is read (and
+    // dropped) up to the limit, so that the connection stays in step; more is a 413.
+    if (hasBody(req) && (await readBody(req, res)) === null) return;
     if (method !== 'GET' && method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       return sendJson(res, 405, { error: `method ${method} not allowed on ${path}` });
@@ -110,22 +117,21 @@ export class AdminServer {
     return sendJson(res, 404, { error: `no such endpoint ${path}` });
   }
 
-  private backendAction(req: IncomingMessage, res: ServerResponse, path: string, method: string): void {
+  private async backendAction(req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
     const parts = path.split('/'); // ['', 'backends', NAME, ACTION]
-    if (parts.length !== 4 || !ACTIONS.has(parts[3]!)) return sendJson(res, 404, { error: `no such endpoint ${path}` });
-    if (method !== 'POST') {
-      res.setHeader('Allow', 'POST');
-      return sendJson(res, 405, { error: `use POST ${path}` });
-    }
-    // SPEC section 5: auth first (401 without a header, 403 wrong or none configured), then 404.
+    // answered before the body: a connection with an unread body is closed
+    if (parts.length !== 4 || !ACTIONS.has(parts[3]!)) return answerUnread(res, 404, { error: `no such endpoint ${path}` });
+    if (method !== 'POST') return answerUnread(res, 405, { error: `use POST ${path}` }, { Allow: 'POST' });
+    // Auth first (401 without a header, 403 wrong or none configured), then
+    // the body (413 above 64 KiB), then 404. A refused call is answered
+    // without reading its body, and its connection is closed.
     const auth = req.headers.authorization;
-    if (auth === undefined) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="lb4"');
-      return sendJson(res, 401, { error: 'missing Authorization: Bearer TOKEN' });
-    }
+    if (auth === undefined) return refuse(res, 401, { error: 'missing Authorization: Bearer TOKEN' }, { 'WWW-Authenticate': 'Bearer realm="lb4"' });
     const token = this.lb.config.adminToken;
     const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
-    if (token === null || m === null || !tokenMatches(m[1]!, token)) return sendJson(res, 403, { error: 'forbidden' });
+    if (token === null || m === null || !tokenMatches(m[1]!, token)) return refuse(res, 403, { error: 'forbidden' });
+    // these calls take no body; one that comes anyway must fit the limit
+    if ((await readBody(req, res)) === null) return;
     let name: string;
     try {
       name = decodeURIComponent(parts[2]!);
@@ -135,10 +141,16 @@ export class AdminServer {
     const b = this.lb.findBackend(name);
     if (!b) return sendJson(res, 404, { error: `no such backend ${name}` });
     this.lb.setAdminState(b, parts[3] as AdminAction);
-    req.resume();
     this.lb.sync();
     return sendJson(res, 200, backendStats(b, this.lb.poolOf(b)?.name));
   }
+}
+
+/** Answer before the body was read: with a body pending, the connection is closed instead of reading it. */
+function answerUnread(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (hasBody(res.req)) return refuse(res, status, body, headers);
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  sendJson(res, status, body);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

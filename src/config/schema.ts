@@ -333,6 +333,7 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'maxHeaders', flag: '--max-headers', arg: 'N', defaultText: '100', help: 'l7: more header lines is answered 431', parse: int(1, 10_000) },
   { key: 'headerTimeout', flag: '--header-timeout', arg: 'DUR', defaultText: '10s', help: 'l7: a request head must be complete this long after its first byte; else 408', parse: duration, show: showDuration },
   { key: 'serverTimeout', flag: '--server-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: wait this long for the first response byte; else 504', parse: duration, show: showDuration },
+  { key: 'bodyTimeout', flag: '--body-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: while a request body arrives, the client must send a byte this often; else 408 and close (0 = off)', parse: duration, show: showDuration },
   { key: 'keepaliveTimeout', flag: '--keepalive-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: close an idle client connection between requests after this', parse: duration, show: showDuration },
   { key: 'watchConfig', flag: '--watch-config', env: 'LB_WATCH_CONFIG', defaultText: 'off', help: 're-read --config when the file changes (debounced), as on SIGHUP', parse: bool },
   {

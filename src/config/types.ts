@@ -99,6 +99,8 @@ export interface Config {
   readonly maxHeaders: number;
   readonly headerTimeout: number;
   readonly serverTimeout: number;
+  /** L7: longest silence of a client while its request body arrives (0 = off). */
+  readonly bodyTimeout: number;
   readonly keepaliveTimeout: number;
   /** Re-read `config` when the file changes (--watch-config). */
   readonly watchConfig: boolean;

@@ -13,6 +13,11 @@
  *   `Content-Length` always stay as sent (they frame the body we forward
  *   byte for byte), even when `Connection` names them.
  *
+ * - absolute-form requests (RFC 9112 section 3.2.2, see target.ts): the
+ *   request line carries the origin-form target instead, and `Host` (kept
+ *   in place, with the client's name case) carries the target's authority,
+ *   or is added right after the request line when the client sent none.
+ *
  * Untouched lines are copied as slices of the original head (header order,
  * case and spacing kept); nothing is re-serialised. Responses get the same
  * hop-by-hop treatment plus the `Connection` line lb4 needs toward the client.
@@ -28,6 +33,7 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 const KEEP = 0;
 const DROP = 1;
 const APPEND = 2;
+const HOST = 3;
 
 /** What to add at the end of a rewritten head. */
 export interface HeadEdits {
@@ -39,6 +45,10 @@ export interface HeadEdits {
   upgrading: boolean;
   /** A `Connection: ...\r\n` line to add ('' = none). */
   connectionLine: string;
+  /** Request: the origin-form target that replaces an absolute-form one in the request line ('' = keep the line). */
+  target: string;
+  /** Request: the value that replaces `Host` (added when absent); '' = keep Host as sent. */
+  host: string;
 }
 
 export const PROTO_HTTP = 'X-Forwarded-Proto: http\r\n';
@@ -72,11 +82,22 @@ export function rewriteHead(raw: Buffer, head: ParsedHead, edits: HeadEdits): Bu
   const tokens = connectionTokens(head);
   const names = head.headerNames;
   let lastXff = -1;
-  let size = lineEnds[0]!;
+  // The request line is `METHOD SP target SP HTTP/1.x CRLF` exactly (the
+  // parser insists): a new target keeps the method and the 11-byte tail.
+  const newTarget = edits.target !== '';
+  let size = newTarget ? head.method.length + 1 + edits.target.length + 11 : lineEnds[0]!;
+  let hostAt = -1;
   for (let i = 0; i < n; i++) {
     const name = names[i]!;
     let a = KEEP;
     switch (name.length) {
+      case 4:
+        if (edits.host !== '' && equalsIgnoreCase(name, 'host')) {
+          // (a second Host line never gets here: answered 400)
+          a = hostAt < 0 ? HOST : DROP;
+          if (hostAt < 0) hostAt = i;
+        }
+        break;
       case 2:
         if (equalsIgnoreCase(name, 'te')) a = DROP;
         break;
@@ -101,7 +122,10 @@ export function rewriteHead(raw: Buffer, head: ParsedHead, edits: HeadEdits): Bu
     if (a === KEEP && tokens !== null && isNamed(tokens, name, edits.upgrading)) a = DROP;
     actions[i] = a;
     if (a === KEEP) size += lineEnds[i + 1]! - lineEnds[i]!;
+    else if (a === HOST) size += name.length + 2 + edits.host.length + 2;
   }
+  const addHost = edits.host !== '' && hostAt < 0;
+  if (addHost) size += 6 + edits.host.length + 2;
   let xffValueEnd = 0;
   let xffSep = '';
   if (lastXff >= 0 && actions[lastXff] === KEEP) {
@@ -120,7 +144,21 @@ export function rewriteHead(raw: Buffer, head: ParsedHead, edits: HeadEdits): Bu
   size += edits.protoLine.length + edits.connectionLine.length + 2;
 
   const out = Buffer.allocUnsafe(size);
-  let o = raw.copy(out, 0, 0, lineEnds[0]!);
+  let o: number;
+  if (newTarget) {
+    o = out.write(head.method, 0, 'latin1');
+    out[o++] = 0x20;
+    o += out.write(edits.target, o, 'latin1');
+    o += raw.copy(out, o, lineEnds[0]! - 11, lineEnds[0]!);
+  } else {
+    o = raw.copy(out, 0, 0, lineEnds[0]!);
+  }
+  if (addHost) {
+    o += out.write('Host: ', o, 'latin1');
+    o += out.write(edits.host, o, 'latin1');
+    out[o++] = 13;
+    out[o++] = 10;
+  }
   // Copy runs of kept lines in one go.
   let runStart = -1;
   for (let i = 0; i < n; i++) {
@@ -137,6 +175,13 @@ export function rewriteHead(raw: Buffer, head: ParsedHead, edits: HeadEdits): Bu
       o += raw.copy(out, o, lineEnds[i]!, xffValueEnd);
       o += out.write(xffSep, o, 'latin1');
       o += out.write(edits.xff, o, 'latin1');
+      out[o++] = 13;
+      out[o++] = 10;
+    } else if (a === HOST) {
+      o += out.write(names[i]!, o, 'latin1');
+      out[o++] = 0x3a;
+      out[o++] = 0x20;
+      o += out.write(edits.host, o, 'latin1');
       out[o++] = 13;
       out[o++] = 10;
     }

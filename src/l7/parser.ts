@@ -20,8 +20,9 @@
  * - llhttp runs strictly (no lenient flag is ever set). On top of llhttp the
  *   wrapper enforces: the head size and header count limits (SPEC 7), an
  *   exact request line `METHOD SP request-target SP HTTP/1.0|1.1 CRLF`
- *   (llhttp tolerates extra spaces, HTTP/0.9, HTTP/2.0 and RTSP/ICE), and
- *   response versions 1.0/1.1 with a status of at least 100.
+ *   (llhttp tolerates extra spaces, HTTP/0.9, HTTP/2.0 and RTSP/ICE),
+ *   response versions 1.0/1.1 with a status of at least 100, and no
+ *   Transfer-Encoding in an HTTP/1.0 message (RFC 9112 section 6.1).
  *
  * Positions: llhttp only reports data spans; to learn where a head begins and
  * ends the wrapper pauses llhttp inside on_message_begin (llhttp_get_error_pos
@@ -1030,7 +1031,16 @@ export class HttpParser {
     if (cl >= 0) head.contentLength = Number(head.headerValues[cl]);
     let te = -1;
     for (let i = head.findHeader('transfer-encoding'); i >= 0; i = head.findHeader('transfer-encoding', i + 1)) te = i;
-    if (te >= 0) head.chunked = lastCodingIsChunked(head.headerValues[te]!);
+    if (te >= 0) {
+      // RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has
+      // faulty framing (an HTTP/1.0 hop in between may frame it differently:
+      // request smuggling); llhttp accepts it, we do not.
+      if (minor === 0) {
+        this.setOwn('HPE_INVALID_TRANSFER_ENCODING', 'Transfer-Encoding in an HTTP/1.0 message');
+        return -1;
+      }
+      head.chunked = lastCodingIsChunked(head.headerValues[te]!);
+    }
 
     this.inHead = false;
     this.lastWasField = false;

@@ -27,9 +27,21 @@
  * - A 101 answer to an upgrade request turns the connection into an L4
  *   Tunnel to that backend for the rest of its life. CONNECT gets 405.
  *
+ * - A request target in absolute form (`GET http://a.test/x`) is routed by
+ *   its authority and forwarded in origin form with `Host: a.test` (see
+ *   target.ts); HTTP/1.0 with Transfer-Encoding is a 400 (parser.ts).
+ *
+ * Accounting: a request's bytes_in is every client byte parsed for it (head
+ * as received, body with its framing), its bytes_out every byte written to
+ * the client for it (response heads as rewritten, bodies, local answers).
+ * The backend that served the request gets the same two counts, except
+ * local answers (lb4's own 4xx/5xx, which the backend did not send).
+ *
  * Timers: one per session, re-armed per phase (header, keep-alive, queue,
- * server), never per chunk. Upstream inactivity uses the upstream socket's
- * own timeout. Handlers are bound once; no closure per request or chunk.
+ * server, body), never per chunk. --body-timeout is checked when the timer
+ * fires against the time of the last body chunk (one clock read per body
+ * chunk, no timer work). Upstream inactivity uses the upstream socket's own
+ * timeout. Handlers are bound once; no closure per request or chunk.
  */
 import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -49,6 +61,7 @@ import type { Tracked } from '../stream/registry.js';
 import { ExecResult, HEADERS_TOO_LARGE, HeadersAction, HttpParser, TOO_MANY_HEADERS, type ParsedHead, type ParserHandler } from './parser.js';
 import { clientIpFrom, CONN_CLOSE, CONN_KEEPALIVE, CONN_UPGRADE, PROTO_HTTP, PROTO_HTTPS, rewriteHead, type HeadEdits } from './forwarded.js';
 import { normalizeHost } from './router.js';
+import { RequestTarget } from './target.js';
 import type { L7Context } from './context.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream-pool.js';
 
@@ -67,6 +80,7 @@ const T_KEEPALIVE = 2;
 const T_QUEUE = 3;
 const T_SERVER = 4;
 const T_LINGER = 5;
+const T_BODY = 6;
 
 /** How long a closing client may keep sending before it is cut (lingering close). */
 const LINGER_MS = 2000;
@@ -236,7 +250,12 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   private upgrading = false;
   private clientKeepAlive = false;
   private isHeadRequest = false;
+  /** The current request's target: the path forwarded and logged, the authority of an absolute-form one. */
+  private readonly target = new RequestTarget();
+  private targetOk = true;
   private reqStartedAt = 0;
+  /** performance.now() of the last request body chunk (--body-timeout). */
+  private bodyAt = 0;
   private reqBytesIn = 0;
   private reqBytesOut = 0;
   private reqRetries = 0;
@@ -262,8 +281,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   private resHeadSent = false;
   private status = 0;
 
-  private readonly edits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '' };
-  private readonly resEdits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '' };
+  private readonly edits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '', target: '', host: '' };
+  private readonly resEdits: HeadEdits = { xff: '', protoLine: '', upgrading: false, connectionLine: '', target: '', host: '' };
 
   constructor(ctx: L7Context, client: Socket, listener: ListenerStats, clientIp?: string, startedAt?: number, facts?: ClientFacts) {
     this.ctx = ctx;
@@ -354,6 +373,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       case T_SERVER:
         if (this.state === S_PROXY && !this.resStarted) this.answerError(504, 'idle-timeout');
         return;
+      case T_BODY:
+        this.bodyTimer();
+        return;
       case T_LINGER:
         this.finish(this.endReason);
         return;
@@ -408,6 +430,11 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       this.msgStart = -1;
       const r = p.execute(chunk, off);
       this.cur = null;
+      // Every client byte parsed belongs to the request being read (empty
+      // lines before it included); after an error, the rest of the read too.
+      const used = (r === ExecResult.ERROR ? chunk.length : p.offset) - off;
+      this.reqBytesIn += used;
+      this.bytesIn += used;
       if (r === ExecResult.ERROR) {
         const code = p.errorCode;
         this.answerError(code === HEADERS_TOO_LARGE || code === TOO_MANY_HEADERS ? 431 : 400, 'client-error');
@@ -448,8 +475,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   reqBegin(start: number): void {
     this.msgStart = start;
     this.reqStartedAt = performance.now();
-    this.reqBytesIn = 0;
-    this.reqBytesOut = 0;
+    // (reqBytesIn/Out are reset by endRequest: bytes before this start count too)
     this.reqRetries = 0;
     if (this.timerKind === T_KEEPALIVE) this.arm(T_HEADER, this.ctx.host.config.headerTimeout);
   }
@@ -465,6 +491,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     }
     this.spill = null;
     this.head = head;
+    // parsed with the head, so that any answer to it logs its path
+    this.targetOk = this.target.parse(head.url);
     return HeadersAction.CONTINUE;
   }
 
@@ -487,8 +515,15 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     this.isHeadRequest = h.method === 'HEAD';
     this.upgrading = h.upgrade;
     this.arm(T_NONE, 0);
+    const tg = this.target;
     if (h.method === 'CONNECT') {
       this.answerError(405, 'client-error');
+      return false;
+    }
+    // RFC 9112 3.2.2: an absolute-form target is routed by its authority and
+    // forwarded in origin form (target.ts); a malformed one is a 400
+    if (!this.targetOk) {
+      this.answerError(400, 'client-error');
       return false;
     }
     // RFC 9112 3.2: an HTTP/1.1 request without Host, or with two, is a 400
@@ -499,7 +534,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     }
     const trust = this.ctx.trust;
     this.clientIp = trust === null ? this.peerIp : clientIpFrom(this.peerIp, h, trust, isIpAddress);
-    if (config.monitorUri !== null && h.method === 'GET' && pathOf(h.url) === config.monitorUri) {
+    if (config.monitorUri !== null && h.method === 'GET' && pathOf(tg.path) === config.monitorUri) {
       const up = this.ctx.anyBackendUp();
       const keep = this.clientKeepAlive && this.reqComplete && !host.draining;
       this.status = up ? 200 : 503;
@@ -516,7 +551,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       return true;
     }
     if (this.upgrading) this.clientKeepAlive = false; // unless the backend answers 101
-    const pool = this.ctx.router.route(h.getHeader('host') ?? '', h.url);
+    const pool = this.ctx.router.route(tg.authority !== '' ? tg.authority : (h.getHeader('host') ?? ''), tg.path);
     this.pool = pool;
     this.key = pool.factory.needs === 'none' ? 0 : this.hashKey(h);
     this.pendingBody = body;
@@ -531,12 +566,12 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     let v: string | undefined;
     switch (hk.kind) {
       case 'host': {
-        const raw = h.getHeader('host');
+        const raw = this.target.authority !== '' ? this.target.authority : h.getHeader('host');
         v = raw === undefined ? undefined : normalizeHost(raw);
         break;
       }
       case 'path':
-        v = pathOf(h.url);
+        v = pathOf(this.target.path);
         break;
       case 'header':
         v = h.getHeader(hk.name);
@@ -674,6 +709,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       e.protoLine = this.https ? PROTO_HTTPS : PROTO_HTTP;
       e.upgrading = this.upgrading;
       e.connectionLine = this.upgrading ? CONN_UPGRADE : this.head!.versionMinor === 0 ? CONN_KEEPALIVE : '';
+      const tg = this.target;
+      e.target = tg.authority !== '' ? tg.path : '';
+      e.host = tg.authority;
       out = rewriteHead(this.headRaw!, this.head!, e);
       this.outHead = out;
     }
@@ -697,10 +735,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     } else {
       ok = s.write(out);
     }
-    const n = out.length + (body === null ? 0 : body.length);
-    this.reqBytesIn += n;
-    this.bytesIn += n;
-    b.bytesIn += n;
+    // The backend's bytes_in counts what the client sent for it (the head as
+    // received, not as rewritten), once even when the request is replayed.
+    if (!this.replayed) b.bytesIn += this.reqBytesIn;
     if (!this.replayable) {
       this.pendingBody = null;
       this.headRaw = null;
@@ -709,6 +746,11 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       this.arm(T_SERVER, config.serverTimeout);
       return;
     }
+    // The body streams from here on, under --body-timeout. Its clock starts
+    // now: while queued or connecting lb4 did not read the client (the queue
+    // and connect timeouts bound that wait), so its silence was ours.
+    this.bodyAt = performance.now();
+    this.arm(T_BODY, config.bodyTimeout);
     const early = this.rest;
     if (early !== null) {
       // body bytes that arrived while we were connecting (a pause that took effect late)
@@ -736,6 +778,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       this.reqBytesIn += n;
       this.bytesIn += n;
       up.backend.bytesIn += n;
+      this.bodyAt = performance.now(); // --body-timeout: read when the timer fires
       if (!up.socket.write(part)) this.client.pause();
     }
     if (r !== ExecResult.OK) {
@@ -745,8 +788,34 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
         this.restOff = end;
       }
       this.client.pause();
-      if (!this.resStarted && this.state === S_PROXY) this.arm(T_SERVER, this.ctx.host.config.serverTimeout);
+      if (this.state === S_PROXY) {
+        if (!this.resStarted) this.arm(T_SERVER, this.ctx.host.config.serverTimeout);
+        else if (this.timerKind === T_BODY) this.arm(T_NONE, 0); // the body is done
+      }
     }
+  }
+
+  /**
+   * --body-timeout fired: the client must have sent a body byte within the
+   * last period (one timer per period, not one refresh per chunk). Time the
+   * backend spent not taking the body (backpressure: the client is paused)
+   * is not the client's silence. Nothing answered yet: 408; else both
+   * sides are closed.
+   */
+  private bodyTimer(): void {
+    if (this.state !== S_PROXY || this.reqComplete) return;
+    const ms = this.ctx.host.config.bodyTimeout;
+    const now = performance.now();
+    const up = this.up;
+    if (up !== null && up.socket.writableNeedDrain) this.bodyAt = now;
+    const left = this.bodyAt + ms - now;
+    // (timers may fire a millisecond early)
+    if (left > 1) {
+      this.arm(T_BODY, Math.ceil(left));
+      return;
+    }
+    if (!this.resHeadSent) this.answerError(408, 'idle-timeout');
+    else this.finish('idle-timeout');
   }
 
   private onClientDrain(): void {
@@ -909,7 +978,9 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     const out = rewriteHead(this.resHeadRaw!, h, e);
     this.resHeadRaw = null;
     this.resHeadSent = true;
-    if (!this.writeClient(out)) this.up!.socket.pause();
+    const up = this.up!;
+    up.backend.bytesOut += out.length; // the head as the client gets it, like the access log
+    if (!this.writeClient(out)) up.socket.pause();
     return true;
   }
 
@@ -1022,6 +1093,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     this.resSpill = null;
     this.reqComplete = false;
     this.resMsgComplete = false;
+    this.reqBytesIn = 0;
+    this.reqBytesOut = 0;
   }
 
   /** The backend connection failed before the response completed. */
@@ -1078,7 +1151,10 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
   }
 
   onUpstreamDrain(): void {
-    if (this.state === S_PROXY && !this.reqComplete) this.client.resume();
+    if (this.state === S_PROXY && !this.reqComplete) {
+      this.bodyAt = performance.now(); // the client was held by us, not silent
+      this.client.resume();
+    }
   }
 
   onUpstreamTimeout(): void {
@@ -1154,7 +1230,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     host.loggers.always.info(
       {
         method: h === null ? null : h.method,
-        path: h === null ? null : h.url,
+        path: h === null ? null : this.target.path, // origin form, as forwarded
         status: this.status,
         backend: this.reqBackend === null ? null : this.reqBackend.name,
         client: this.clientAddress,

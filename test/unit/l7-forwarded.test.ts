@@ -1,13 +1,15 @@
 /**
  * Unit tests of src/l7/forwarded.ts (head rewriting, client IP from a
- * trusted X-Forwarded-For), src/l7/router.ts (Host / path routes) and
- * src/core/latency.ts (the /stats latency summary).
+ * trusted X-Forwarded-For), src/l7/target.ts (absolute-form targets),
+ * src/l7/router.ts (Host / path routes) and src/core/latency.ts (the /stats
+ * latency summary).
  */
 import t from 'tap';
 import { isIP } from 'node:net';
 import { HttpParser, type ParsedHead } from '../../src/l7/parser.js';
 import { clientIpFrom, CONN_CLOSE, PROTO_HTTPS, rewriteHead } from '../../src/l7/forwarded.js';
 import { normalizeHost, Router } from '../../src/l7/router.js';
+import { RequestTarget } from '../../src/l7/target.js';
 import { LatencyHistogram } from '../../src/core/latency.js';
 import { CidrSet } from '../../src/core/cidr.js';
 import type { Pool } from '../../src/core/pool.js';
@@ -31,11 +33,13 @@ function parse(kind: 'request' | 'response', text: string): { head: ParsedHead; 
   return { head: h, raw: buf.subarray(h.headStart, h.headEnd) };
 }
 
-const edits = (over: Partial<{ xff: string; protoLine: string; upgrading: boolean; connectionLine: string }> = {}) => ({
+const edits = (over: Partial<{ xff: string; protoLine: string; upgrading: boolean; connectionLine: string; target: string; host: string }> = {}) => ({
   xff: '192.0.2.1',
   protoLine: 'X-Forwarded-Proto: http\r\n',
   upgrading: false,
   connectionLine: '',
+  target: '',
+  host: '',
   ...over,
 });
 
@@ -66,8 +70,49 @@ t.test('rewriteHead: Upgrade kept when upgrading; empty XFF value', async (t) =>
 
 t.test('rewriteHead on a response: no XFF/proto edits', async (t) => {
   const { head, raw } = parse('response', 'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Forwarded-For: keep\r\nContent-Length: 2\r\n\r\nok');
-  const out = rewriteHead(raw, head, { xff: '', protoLine: '', upgrading: false, connectionLine: '' }).toString('latin1');
+  const out = rewriteHead(raw, head, { xff: '', protoLine: '', upgrading: false, connectionLine: '', target: '', host: '' }).toString('latin1');
   t.equal(out, 'HTTP/1.1 200 OK\r\nX-Forwarded-For: keep\r\nContent-Length: 2\r\n\r\n');
+});
+
+t.test('rewriteHead: absolute form goes out in origin form, Host replaced in place or added first', async (t) => {
+  let { head, raw } = parse('request', 'GET http://a.test:8080/x?q=1 HTTP/1.1\r\nX-Before: 1\r\nhOST: public.example\r\nX-After: 2\r\n\r\n');
+  let out = rewriteHead(raw, head, edits({ target: '/x?q=1', host: 'a.test:8080' })).toString('latin1');
+  t.equal(out, 'GET /x?q=1 HTTP/1.1\r\nX-Before: 1\r\nhOST: a.test:8080\r\nX-After: 2\r\nX-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n\r\n');
+  ({ head, raw } = parse('request', 'POST https://B.test HTTP/1.0\r\nContent-Length: 0\r\n\r\n'));
+  out = rewriteHead(raw, head, edits({ target: '/', host: 'B.test', connectionLine: 'Connection: keep-alive\r\n' })).toString('latin1');
+  t.equal(out, 'POST / HTTP/1.0\r\nHost: B.test\r\nContent-Length: 0\r\nX-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\nConnection: keep-alive\r\n\r\n', 'no Host sent: added first');
+});
+
+t.test('RequestTarget: origin, asterisk and absolute forms; malformed absolute URIs', async (t) => {
+  const tg = new RequestTarget();
+  const ok: Array<[string, string, string]> = [
+    // url, authority, path forwarded
+    ['/x?y', '', '/x?y'],
+    ['*', '', '*'],
+    ['http://a.test/x', 'a.test', '/x'],
+    ['HTTP://a.test/x', 'a.test', '/x'],
+    ['https://a.test/x/y?z=1&w', 'a.test', '/x/y?z=1&w'],
+    ['http://a.test', 'a.test', '/'],
+    ['http://a.test?q', 'a.test', '/?q'],
+    ['http://A.Test:8080/p', 'A.Test:8080', '/p'],
+    ['http://a.test:/p', 'a.test', '/p'],
+    ['http://127.0.0.1:80/', '127.0.0.1:80', '/'],
+    ['http://[::1]:8080/v6', '[::1]:8080', '/v6'],
+    ['http://[2001:db8::1]', '[2001:db8::1]', '/'],
+  ];
+  for (const [url, authority, path] of ok) {
+    t.equal(tg.parse(url), true, `${url} accepted`);
+    t.same([tg.authority, tg.path], [authority, path], url);
+  }
+  const bad = [
+    'ftp://a.test/x', 'ws://a.test/', 'http:/a.test/x', 'http:a.test', 'http://', 'http:///x', 'http://:80/x',
+    'http://user@a.test/x', 'http://user:pw@a.test/', 'http://a.test:8o/x', 'http://a.test:65536/', 'http://[::1/x',
+    'http://[]/x', 'http://a.test/x#frag', 'http://a b/', 'example.com:443', 'a.test/x', 'httpx://a.test/',
+  ];
+  for (const url of bad) {
+    t.equal(tg.parse(url), false, `${url} rejected`);
+    t.same([tg.authority, tg.path], ['', url], `${url}: logged as sent`);
+  }
 });
 
 t.test('rewriteHead handles many headers (scratch arrays grow)', async (t) => {

@@ -385,6 +385,8 @@ const DIFFERENCES: ['request' | 'response', string, string, string][] = [
   ['response', 'HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n', 'HPE_INVALID_STATUS', 'llhttp accepts status codes below 100'],
   ['response', 'HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n', 'HPE_INVALID_VERSION', 'llhttp accepts an HTTP/2.0 status line'],
   ['response', 'HTTP/0.9 200 OK\r\nContent-Length: 0\r\n\r\n', 'HPE_INVALID_VERSION', 'llhttp accepts an HTTP/0.9 status line'],
+  ['request', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING', 'RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing'],
+  ['response', 'HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING', 'RFC 9112 6.1, responses too'],
 ];
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
  * L7 errors and limits, each provoked for real (SPEC section 7, the L7
- * issue): malformed requests → 400 and the backend saw no byte; 431 for the
+ * issue): malformed requests → 400 and the backend saw no byte (HTTP/1.0
+ * with Transfer-Encoding included, RFC 9112 section 6.1); 431 for the
  * head size and header count limits; 408 slow head; 405 CONNECT; 502
  * (refused, invalid response, reset); 503 (nothing to try, queue timeout);
  * 504 (no first response byte in --server-timeout); idle keep-alive close.
@@ -41,6 +42,11 @@ const INVALID: Array<[string, string]> = [
   ['space in the target', 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n'],
   ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\nX-A: 1\r\n\r\n'],
   ['two Host headers', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+  // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing (smuggling through 1.0 hops)
+  ['HTTP/1.0 with Transfer-Encoding: chunked', 'POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+  ['HTTP/1.0 keep-alive with Transfer-Encoding', 'POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET / HTTP/1.0\r\n\r\n'],
+  ['HTTP/1.0 GET with Transfer-Encoding', 'GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+  ['HTTP/1.0 head alone, Transfer-Encoding', 'POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'],
 ];
 
 t.test('malformed requests: 400, Connection: close, the backend saw no byte', async (t) => {
@@ -123,6 +129,17 @@ t.test('502: refused connect, invalid response, reset before a response', async 
   const lb3 = await withLb4(t, l7Args([`${reset.address},name=r`]));
   raw = await rawExchange(lb3.ports[0]!, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   t.equal(statusOf(raw), 502, 'reset');
+});
+
+t.test('502: an HTTP/1.0 response with Transfer-Encoding (faulty framing, RFC 9112 section 6.1)', async (t) => {
+  const be = await rawBackend((sock, all) => {
+    if (all.includes('\r\n\r\n')) sock.write('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+  });
+  t.teardown(() => be.close());
+  const lb = await withLb4(t, l7Args([`${be.address},name=old`]));
+  const raw = await rawExchange(lb.ports[0]!, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  t.equal(statusOf(raw), 502);
+  t.notMatch(raw, /ok/, 'nothing of the response reached the client');
 });
 
 t.test('503: nothing to try; queue timeout when every backend is full', async (t) => {
