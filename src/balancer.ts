@@ -27,7 +27,7 @@ import { TlsTerminator } from './l4/tls-server.js';
 import { OFFLOAD_IDLE_MS, relayStats } from './l4/relay.js';
 import { UpstreamOptions } from './l4/upstream.js';
 import { L7Context } from './l7/context.js';
-import { L7Session } from './l7/session.js';
+import { HttpExchange } from './l7/exchange.js';
 import { AdminServer } from './admin/server.js';
 import type { AdminAction, AdminSource, ConnectionCounters, RelayReport } from './admin/source.js';
 import { HealthChecker } from './health/checker.js';
@@ -88,6 +88,7 @@ export class Balancer implements AdminSource {
     this.registry = new StreamRegistry(getConfig, this.loggers);
     this.upstream = new UpstreamOptions(getConfig);
     const registry = this.registry;
+    const self = this;
     const svc: StreamServices = {
       get config() {
         return getConfig();
@@ -97,43 +98,35 @@ export class Balancer implements AdminSource {
       upstream: this.upstream,
       streamEnded: (s, reason) => registry.ended(s, reason),
     };
-    this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new L4Exchange(s));
-    if (config.mode === 'l7') this.front.legacy = (socket, listener, facts, startedAt) => this.dispatchL7(socket, listener.stats, facts, startedAt);
+    if (config.mode === 'l7') {
+      const l7 = new L7Context({
+        get config() {
+          return getConfig();
+        },
+        pools: this.poolSet.byName,
+        get defaultPool() {
+          return self.poolSet.default;
+        },
+        get draining() {
+          return self.draining;
+        },
+        accessLog: this.loggers.always,
+        get observe() {
+          const m = self.admin?.metrics;
+          return m === undefined ? null : self.observeRequest;
+        },
+      });
+      this.l7 = l7;
+      this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new HttpExchange(l7, s));
+    } else {
+      this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new L4Exchange(s));
+    }
   }
 
-  /** Interim L7 dispatch (the HTTP session is not on the stream yet). */
-  private dispatchL7(socket: import('node:net').Socket, listener: ListenerStats, facts: import('./l4/upstream.js').ClientFacts | null, startedAt: number): void {
-    this.l7 ??= new L7Context(this.l7Host(), (b, pool, seconds) => this.admin?.metrics.observeRequest(b, pool, seconds));
-    const h = new L7Session(this.l7, socket, listener, facts?.ip, startedAt, facts ?? undefined);
-    this.registry.add(h);
-    h.start();
-  }
-
-  private l7Host(): import('./l7/context.js').L7Host {
-    const self = this;
-    return {
-      get config() {
-        return self.config;
-      },
-      loggers: this.loggers,
-      enqueue: (s) => this.poolSet.enqueue(s),
-      dequeue: (s) => this.poolSet.dequeue(s),
-      release: (p, b) => this.poolSet.release(p, b),
-      onConnectSuccess: (b) => this.health.connectSucceeded(b),
-      onConnectFailure: (p, b, err) => this.health.connectFailed(p, b, err),
-      sessionEnded: (s, r) => this.registry.ended(s, r),
-      get pools() {
-        return self.poolSet.byName;
-      },
-      get pool() {
-        return self.poolSet.default;
-      },
-      get draining() {
-        return self.draining;
-      },
-      upstream: this.upstream,
-    };
-  }
+  /** L7: one request finished (for /metrics; only called while the admin server is on). */
+  private readonly observeRequest = (b: Backend, pool: Pool, seconds: number): void => {
+    this.admin?.metrics.observeRequest(b, pool, seconds);
+  };
 
   // ---- AdminSource ----
 
@@ -314,7 +307,7 @@ export class Balancer implements AdminSource {
     if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
     const open = this.registry.open;
     this.loggers.log.info({ connections: open.size, drain_timeout_ms: this.config.drainTimeout }, 'draining');
-    this.l7?.upstreams.closeAll();
+    this.l7?.drain();
     for (const s of [...open]) s.drain();
     if (open.size > 0) {
       await this.registry.whenEmpty(this.config.drainTimeout);

@@ -29,8 +29,6 @@ export class Front implements ListenerHandler, PeekHost {
   private readonly log: Logger;
   private readonly makeExchange: ExchangeFactory;
   private readonly peekStage: PeekStage;
-  /** Interim: L7 sessions not yet on the stream. */
-  legacy: ((socket: Socket, listener: Listener, facts: ClientFacts | null, startedAt: number) => void) | null = null;
 
   constructor(svc: StreamServices, pools: PoolSet, registry: StreamRegistry, log: Logger, makeExchange: ExchangeFactory) {
     this.svc = svc;
@@ -86,10 +84,6 @@ export class Front implements ListenerHandler, PeekHost {
    * header, the header itself, the server name).
    */
   dispatch(socket: Socket, listener: Listener, pool: Pool, facts: ClientFacts | null, startedAt: number): void {
-    if (this.legacy !== null) {
-      this.legacy(socket, listener, facts, startedAt);
-      return;
-    }
     const s = new Stream(this.svc, socket, listener.stats, pool, facts, startedAt);
     s.exchange = this.makeExchange(s);
     this.registry.add(s);
