@@ -257,6 +257,9 @@ export class Balancer implements AdminSource {
   private housekeeping(): void {
     const now = Date.now();
     let handed = 0;
+    this.poolSet.tick();
+    this.registry.tick();
+    for (const l of this.listeners) l.stats.tick();
     const before = now - OFFLOAD_IDLE_MS;
     for (const s of this.registry.open) if (s.housekeep(before)) handed++;
     const open = this.registry.open.size;

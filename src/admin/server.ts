@@ -142,7 +142,7 @@ export class AdminServer {
     if (!b) return sendJson(res, 404, { error: `no such backend ${name}` });
     this.lb.setAdminState(b, parts[3] as AdminAction);
     this.lb.sync();
-    return sendJson(res, 200, backendStats(b, this.lb.poolOf(b)?.name));
+    return sendJson(res, 200, backendStats(b, this.lb.poolOf(b)?.name, this.lb.config.backendMaxConns));
   }
 }
 

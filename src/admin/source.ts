@@ -21,6 +21,11 @@ export interface ConnectionCounters {
   readonly total: number;
   /** Ended connections by end reason, indexed like END_REASONS (src/core/ends.ts). */
   readonly ends: Float64Array;
+  /** The most client connections held at once. */
+  readonly maxActive: number;
+  /** Connections accepted in the last second, and the peak of that rate. */
+  readonly rate: number;
+  readonly maxRate: number;
 }
 
 /** How L4 tunnels move bytes (the /stats `relay` object). */

@@ -1,8 +1,10 @@
 /**
- * The /stats document (SPEC section 5), built from the live counters.
- * Fields beyond SPEC's (`pool` with `panic` and `queued`, `check`, `circuit`,
- * `effective_weight`, `listeners`, `draining`, `version`) are additions for
- * the dashboard; SPEC's own fields keep their exact names and meaning.
+ * The /stats document (README "Admin API"), built from the live counters.
+ * Fields beyond the documented core (`pool` with `panic` and `queued`,
+ * `check`, `circuit`, `effective_weight`, peaks, rates, error classes,
+ * `listeners`, `sessions`, `ends`, `draining`, `version`) are additions for
+ * operators and the dashboard; the core fields keep their exact names and
+ * meaning.
  */
 import type { Backend } from '../core/backend.js';
 import { END_REASONS } from '../core/ends.js';
@@ -23,7 +25,13 @@ export interface BackendStatsJson {
   [extra: string]: unknown;
 }
 
-export function backendStats(b: Backend, pool?: string): BackendStatsJson {
+/** ISO time of `ms` since epoch, or null for 0. */
+function iso(ms: number): string | null {
+  return ms > 0 ? new Date(ms).toISOString() : null;
+}
+
+/** One backend's /stats entry; `limit` is --backend-max-conns (0 = none). */
+export function backendStats(b: Backend, pool?: string, limit = 0, now = Date.now()): BackendStatsJson {
   return {
     name: b.name,
     ...(pool === undefined ? {} : { pool }),
@@ -35,12 +43,23 @@ export function backendStats(b: Backend, pool?: string): BackendStatsJson {
     failures: b.failures,
     bytes_in: b.bytesIn,
     bytes_out: b.bytesOut,
-    last_used: b.lastUsed > 0 ? new Date(b.lastUsed).toISOString() : null,
+    last_used: iso(b.lastUsed),
     effective_weight: b.weight,
+    // sessions (HAProxy's scur/smax/slim) and their rate per second now and at its peak
+    max_active: b.maxActive,
+    limit: limit > 0 ? limit : null,
+    rate: b.rate,
+    max_rate: b.maxRate,
+    // error and warning classes: connect failures are `failures`
+    response_errors: b.responseErrors,
+    redispatches: b.redispatches,
+    replays: b.replays,
+    downtime_s: Math.round(b.downtime(now) / 1000),
+    last_change: iso(b.lastChange),
     check: {
       up: b.check.up,
       last: b.check.lastResult,
-      last_at: b.check.lastCheckAt > 0 ? new Date(b.check.lastCheckAt).toISOString() : null,
+      last_at: iso(b.check.lastCheckAt),
       duration_ms: b.check.lastDurationMs,
     },
     circuit: b.circuit.state,
@@ -62,15 +81,19 @@ export function buildStats(lb: AdminSource): Record<string, unknown> {
   const pools = [...lb.pools.values()];
   const def = lb.defaultPool;
   const conns = lb.connections;
+  const c = lb.config;
+  const now = Date.now();
   return {
     mode: lb.config.mode,
     strategy: def.factory.name,
     uptime_s: Math.round((Date.now() - lb.startedAt) / 100) / 10,
     connections: { active: conns.active, total: conns.total },
+    // peaks, the --max-conns limit, and the connection rate per second now and at its peak
+    sessions: { current: conns.active, max: conns.maxActive, limit: c.maxConns > 0 ? c.maxConns : null, rate: conns.rate, max_rate: conns.maxRate },
     // ended connections by end reason (the access log's `end`)
     ends: endsJson(conns.ends),
-    backends: pools.flatMap((p) => p.backends.map((b) => backendStats(b, p.name))),
-    pools: pools.map((p) => ({ name: p.name, strategy: p.factory.name, panic: p.panic, queued: lb.queueLength(p), up: p.upCount(), total: p.backends.length })),
+    backends: pools.flatMap((p) => p.backends.map((b) => backendStats(b, p.name, c.backendMaxConns, now))),
+    pools: pools.map((p) => ({ name: p.name, strategy: p.factory.name, panic: p.panic, queued: lb.queueLength(p), max_queued: p.maxQueued, queue_limit: c.maxQueue, up: p.upCount(), total: p.backends.length })),
     pool: { name: def.name, panic: def.panic, queued: lb.queueLength(def) },
     listeners: lb.listenerStats.map((l) => ({
       address: l.address,
@@ -81,6 +104,9 @@ export function buildStats(lb: AdminSource): Record<string, unknown> {
       rejected: l.rejected,
       tls_failures: l.tlsFailures,
       proxy_errors: l.proxyErrors,
+      max_active: l.maxActive,
+      rate: l.rate,
+      max_rate: l.maxRate,
     })),
     draining: lb.draining,
     // how L4 tunnels move bytes: on the native relay thread, or in JavaScript (and why)

@@ -62,6 +62,24 @@ export class Backend implements BackendView {
   bytesOut = 0;
   /** ms since epoch of the last connection/request it got, 0 = never. */
   lastUsed = 0;
+  /** The most `active` ever seen. */
+  maxActive = 0;
+  /** Connections (L4) or requests (L7) that reached it in the last second, and the most seen (updated once a second by tick()). */
+  rate = 0;
+  maxRate = 0;
+  private lastTotal = 0;
+  /** Failed connects after which the client was sent to another backend (HAProxy's redispatches). */
+  redispatches = 0;
+  /** L7: requests sent again on a fresh connection to it after a reused one closed (HAProxy's retries). */
+  replays = 0;
+  /** L7: responses that failed after the backend was reached (invalid, cut short, timed out). */
+  responseErrors = 0;
+  /** ms since epoch of the last change of `state`, or 0 (never changed since start). */
+  lastChange = 0;
+  /** ms since epoch since when it is down (health), or 0 while up. */
+  downSince = 0;
+  /** ms spent down before `downSince`. */
+  private downtimeBefore = 0;
   /** L7: responses by class, index 1..5 = 1xx..5xx (0 unused). */
   readonly responses = [0, 0, 0, 0, 0, 0];
   /** L7: request durations (head received → response complete), for /stats `latency_ms`. */
@@ -91,6 +109,34 @@ export class Backend implements BackendView {
     const b = init.tls;
     if (a === undefined || a === false || b === undefined || b === false) return a === b;
     return a.servername === b.servername && a.ca === b.ca && a.insecure === b.insecure;
+  }
+
+  /** A connection or request reserved a slot: keep the peak. */
+  noteActive(): void {
+    if (this.active > this.maxActive) this.maxActive = this.active;
+  }
+
+  /** Once a second: the rate over the last second, and its peak. */
+  tick(): void {
+    this.rate = this.total - this.lastTotal;
+    this.lastTotal = this.total;
+    if (this.rate > this.maxRate) this.maxRate = this.rate;
+  }
+
+  /** Health turned it down (true) or up (false) at `now`: downtime and last change. */
+  noteHealth(down: boolean, now: number): void {
+    this.lastChange = now;
+    if (down) {
+      if (this.downSince === 0) this.downSince = now;
+    } else if (this.downSince !== 0) {
+      this.downtimeBefore += now - this.downSince;
+      this.downSince = 0;
+    }
+  }
+
+  /** Total time spent down (health) since start, in ms. */
+  downtime(now: number): number {
+    return this.downtimeBefore + (this.downSince !== 0 ? now - this.downSince : 0);
   }
 
   /** Health says usable: the active checks say up and the passive circuit is closed. */

@@ -19,10 +19,29 @@ export class ListenerStats {
   tlsFailures = 0;
   /** Connections closed for a bad, missing or untrusted PROXY header (--accept-proxy). */
   proxyErrors = 0;
+  /** The most `active` ever seen. */
+  maxActive = 0;
+  /** Connections accepted in the last second, and the most seen (tick() once a second). */
+  rate = 0;
+  maxRate = 0;
+  private lastAccepted = 0;
   constructor(host: string, port: number, tls: boolean) {
     this.host = host;
     this.address = formatHostPort(host, port);
     this.tls = tls;
+  }
+
+  /** One more connection held. */
+  opened(): void {
+    this.active++;
+    if (this.active > this.maxActive) this.maxActive = this.active;
+  }
+
+  /** Once a second: the accept rate over the last second, and its peak. */
+  tick(): void {
+    this.rate = this.accepted - this.lastAccepted;
+    this.lastAccepted = this.accepted;
+    if (this.rate > this.maxRate) this.maxRate = this.rate;
   }
 
   /** `HOST:PORT` with the bound port (the /metrics `listener` label). */

@@ -36,6 +36,8 @@ export class Pool {
   private picker: Picker | null = null;
   /** No backend up but some down: picking among the down ones. */
   panic = false;
+  /** The longest its wait queue has been (src/stream/pools.ts keeps the queue). */
+  maxQueued = 0;
   /** Set by pick() when it returned null because every candidate was full (queue), not because there was none. */
   lastPickFull = false;
   private scanStart = 0;
@@ -184,6 +186,7 @@ export class Pool {
   private reserve(b: Backend): Backend {
     this.lastPick = b;
     b.active++;
+    b.noteActive();
     if (b.slot >= 0) this.picker!.update?.(b.slot);
     if (b.circuit.state === 'half-open') {
       // the one trial connection of a half-open circuit: nobody else until it resolves

@@ -101,6 +101,7 @@ export class HealthEvents implements ConnectEvents {
     if (!changed) return false;
     const healthy = b.healthy;
     if (healthy !== wasHealthy) {
+      b.noteHealth(!healthy, Date.now());
       if (healthy) {
         b.upSince = Date.now();
         this.log.info({ backend: b.name, reason }, 'backend up');

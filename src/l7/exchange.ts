@@ -133,7 +133,11 @@ export class HttpExchange extends HttpState implements StreamExchange {
         if (this.state === S_HEAD) this.finish('idle-timeout');
         return;
       case T_SERVER:
-        if (this.state === S_PROXY && !this.resStarted) answerError(this, 504, 'idle-timeout');
+        if (this.state === S_PROXY && !this.resStarted) {
+          const b = this.reqBackend;
+          if (b !== null) b.responseErrors++;
+          answerError(this, 504, 'idle-timeout');
+        }
         return;
       case T_BODY:
         bodyTimedOut(this);

@@ -81,6 +81,7 @@ export class PoolSet implements PoolService {
     const q = this.queues.get(s.pool);
     if (q === undefined || q.length >= this.getConfig().maxQueue) return false;
     q.push(s);
+    if (q.length > s.pool.maxQueued) s.pool.maxQueued = q.length;
     return true;
   }
 
@@ -149,6 +150,7 @@ export class PoolSet implements PoolService {
     const to = action === 'drain' ? 'draining' : action === 'disable' ? 'disabled' : 'enabled';
     if (b.admin === to) return;
     b.admin = to;
+    b.lastChange = Date.now();
     this.log.info({ backend: b.name, state: b.state }, `backend ${action}`);
     this.rebuildAll();
   }
@@ -211,6 +213,11 @@ export class PoolSet implements PoolService {
     pool.factory = findPickerFactory(strategy)!;
     pool.opts.backendMaxConns = c.backendMaxConns;
     pool.opts.slowStart = c.slowStart;
+  }
+
+  /** Once a second: per-second rates of every backend. */
+  tick(): void {
+    for (const p of this.byName.values()) for (const b of p.backends) b.tick();
   }
 
   /** Stop timers (shutdown). */

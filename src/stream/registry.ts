@@ -41,6 +41,12 @@ export class StreamRegistry {
   active = 0;
   /** Client connections handled since start (not those refused by --max-conns). */
   total = 0;
+  /** The most `active` ever seen. */
+  maxActive = 0;
+  /** Connections accepted in the last second, and the most seen (tick() once a second). */
+  rate = 0;
+  maxRate = 0;
+  private lastTotal = 0;
   /** Ended connections by end reason (index: END_INDEX). */
   readonly ends = endCounters();
   private readonly getConfig: () => Config;
@@ -58,7 +64,15 @@ export class StreamRegistry {
   accepted(listener: ListenerStats): void {
     this.total++;
     this.active++;
-    listener.active++;
+    if (this.active > this.maxActive) this.maxActive = this.active;
+    listener.opened();
+  }
+
+  /** Once a second: the connection rate over the last second, and its peak. */
+  tick(): void {
+    this.rate = this.total - this.lastTotal;
+    this.lastTotal = this.total;
+    if (this.rate > this.maxRate) this.maxRate = this.rate;
   }
 
   /** A connection went past the peek stage. */

@@ -175,6 +175,7 @@ export class Stream implements Queued, ConnectOwner, Tracked {
       this.retryPending = false;
       this.retries++;
       this.assignRetries++;
+      if (this.avoid !== null) this.avoid.redispatches++;
     }
     this.assigned = b;
     const x = this.exchange;

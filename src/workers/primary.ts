@@ -64,7 +64,7 @@ import type { ProbeResult } from '../health/probes.js';
 import type { Listener } from '../l4/listener.js';
 import { ListenerStats } from '../core/listener-stats.js';
 import { formatHostPort } from '../core/address.js';
-import { isFromWorker, type FromWorker, type HealthState, type ListenerReport, type ToWorker, type WorkerSnapshot } from './protocol.js';
+import { BACKEND_NOW, BACKEND_TOTALS, isFromWorker, LISTENER_TOTALS, type FromWorker, type HealthState, type ListenerReport, type ToWorker, type WorkerSnapshot } from './protocol.js';
 
 /** How long the primary waits for a worker's counters. */
 const STATS_TIMEOUT_MS = 1000;
@@ -95,8 +95,15 @@ interface Slot {
 interface Retired {
   connections: number;
   ends: number[];
-  backends: Map<string, { total: number; failures: number; bytesIn: number; bytesOut: number; lastUsed: number; responses: number[] }>;
-  listeners: Array<{ accepted: number; rejected: number; tlsFailures: number; proxyErrors: number }>;
+  /** By backend name: BACKEND_TOTALS values, last used, responses by class. */
+  backends: Map<string, { totals: number[]; lastUsed: number; responses: number[] }>;
+  /** By listener index: LISTENER_TOTALS values. */
+  listeners: number[][];
+}
+
+/** a[i] += b[i] for every i of b. */
+function addInto(a: number[], b: readonly number[]): void {
+  for (let i = 0; i < b.length; i++) a[i] = (a[i] ?? 0) + (b[i] ?? 0);
 }
 
 const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -267,21 +274,12 @@ export class Primary extends Balancer {
     s.ends.forEach((v, i) => (r.ends[i] = (r.ends[i] ?? 0) + v));
     for (const b of s.backends) {
       let k = r.backends.get(b.name);
-      if (!k) r.backends.set(b.name, (k = { total: 0, failures: 0, bytesIn: 0, bytesOut: 0, lastUsed: 0, responses: [0, 0, 0, 0, 0, 0] }));
-      k.total += b.total;
-      k.failures += b.failures;
-      k.bytesIn += b.bytesIn;
-      k.bytesOut += b.bytesOut;
+      if (!k) r.backends.set(b.name, (k = { totals: [], lastUsed: 0, responses: [] }));
+      addInto(k.totals, b.totals);
+      addInto(k.responses, b.responses);
       k.lastUsed = Math.max(k.lastUsed, b.lastUsed);
-      b.responses.forEach((v, i) => (k.responses[i] = (k.responses[i] ?? 0) + v));
     }
-    s.listeners.forEach((l, i) => {
-      const k = (r.listeners[i] ??= { accepted: 0, rejected: 0, tlsFailures: 0, proxyErrors: 0 });
-      k.accepted += l.accepted;
-      k.rejected += l.rejected;
-      k.tlsFailures += l.tlsFailures;
-      k.proxyErrors += l.proxyErrors;
-    });
+    s.listeners.forEach((l, i) => addInto((r.listeners[i] ??= []), l.totals));
   }
 
   // ---- health, admin actions and reload reach every worker ----
@@ -345,43 +343,45 @@ export class Primary extends Balancer {
     });
     const current = this.slots.map((s) => s.last).filter((s): s is WorkerSnapshot => s !== null);
 
-    let active = 0;
-    let total = this.retired.connections;
+    const reg = this.registry;
+    reg.active = 0;
+    reg.total = this.retired.connections;
+    reg.rate = 0;
     for (const s of current) {
-      active += s.connections.active;
-      total += s.connections.total;
+      reg.active += s.connections.active;
+      reg.total += s.connections.total;
+      reg.rate += s.connections.rate;
     }
-    const ends = this.registry.ends;
+    reg.maxActive = Math.max(reg.maxActive, reg.active);
+    reg.maxRate = Math.max(reg.maxRate, reg.rate);
+    const ends = reg.ends;
     for (let i = 0; i < ends.length; i++) {
       let n = this.retired.ends[i] ?? 0;
       for (const s of current) n += s.ends[i] ?? 0;
       ends[i] = n;
     }
-    this.registry.active = active;
-    this.registry.total = total;
 
     for (const b of this.poolSet.backends()) {
       const k = this.retired.backends.get(b.name);
-      b.active = 0;
-      b.total = k?.total ?? 0;
-      b.failures = k?.failures ?? 0;
-      b.bytesIn = k?.bytesIn ?? 0;
-      b.bytesOut = k?.bytesOut ?? 0;
+      const totals = k ? k.totals.slice() : [];
+      const now: number[] = [];
+      const responses = k ? k.responses.slice() : [];
       b.lastUsed = k?.lastUsed ?? 0;
-      for (let i = 0; i < b.responses.length; i++) b.responses[i] = k?.responses[i] ?? 0;
       let circuit: CircuitState = 'closed';
       for (const s of current) {
         const w = s.backends.find((x) => x.name === b.name);
         if (!w) continue;
-        b.active += w.active;
-        b.total += w.total;
-        b.failures += w.failures;
-        b.bytesIn += w.bytesIn;
-        b.bytesOut += w.bytesOut;
+        addInto(totals, w.totals);
+        addInto(now, w.now);
+        addInto(responses, w.responses);
         b.lastUsed = Math.max(b.lastUsed, w.lastUsed);
-        for (let i = 0; i < b.responses.length; i++) b.responses[i] += w.responses[i] ?? 0;
         if (CIRCUIT_RANK[w.circuit] > CIRCUIT_RANK[circuit]) circuit = w.circuit;
       }
+      BACKEND_TOTALS.forEach((f, i) => (b[f] = totals[i] ?? 0));
+      BACKEND_NOW.forEach((f, i) => (b[f] = now[i] ?? 0));
+      for (let i = 0; i < b.responses.length; i++) b.responses[i] = responses[i] ?? 0;
+      b.noteActive();
+      b.maxRate = Math.max(b.maxRate, b.rate);
       b.circuit.state = circuit;
     }
     // backends removed by a reload leave once no worker carries them
@@ -394,22 +394,20 @@ export class Primary extends Balancer {
     }
 
     this.listeners.forEach((l, i) => {
-      const k = this.retired.listeners[i];
       const st = l.stats;
-      st.accepted = k?.accepted ?? 0;
-      st.rejected = k?.rejected ?? 0;
-      st.tlsFailures = k?.tlsFailures ?? 0;
-      st.proxyErrors = k?.proxyErrors ?? 0;
-      st.active = 0;
+      const totals = (this.retired.listeners[i] ?? []).slice();
+      const now: number[] = [];
       for (const s of current) {
         const w = s.listeners[i];
         if (!w) continue;
-        st.accepted += w.accepted;
-        st.active += w.active;
-        st.rejected += w.rejected;
-        st.tlsFailures += w.tlsFailures;
-        st.proxyErrors += w.proxyErrors;
+        addInto(totals, w.totals);
+        addInto(now, w.now);
       }
+      LISTENER_TOTALS.forEach((f, j) => (st[f] = totals[j] ?? 0));
+      st.active = now[0] ?? 0;
+      st.rate = now[1] ?? 0;
+      st.maxActive = Math.max(st.maxActive, st.active);
+      st.maxRate = Math.max(st.maxRate, st.rate);
     });
   }
 
@@ -437,7 +435,7 @@ export class Primary extends Balancer {
         started_at: s.startedAt > 0 ? new Date(s.startedAt).toISOString() : null,
         restarts: s.restarts,
         connections: s.last?.connections ?? null,
-        backends: s.last ? Object.fromEntries(s.last.backends.map((b) => [b.name, { active: b.active, total: b.total, circuit: b.circuit }])) : null,
+        backends: s.last ? Object.fromEntries(s.last.backends.map((b) => [b.name, { active: b.now[0], total: b.totals[0], circuit: b.circuit }])) : null,
       })),
     };
   }

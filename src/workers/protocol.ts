@@ -55,32 +55,39 @@ export interface ListenerReport {
   readonly tls: boolean;
 }
 
+/**
+ * Backend counters a worker reports that the primary sums over its workers
+ * and keeps from workers that exited (they only grow).
+ */
+export const BACKEND_TOTALS = ['total', 'failures', 'bytesIn', 'bytesOut', 'redispatches', 'replays', 'responseErrors'] as const;
+/** Backend counters that describe the moment (summed over live workers, not kept). */
+export const BACKEND_NOW = ['active', 'rate'] as const;
+export const LISTENER_TOTALS = ['accepted', 'rejected', 'tlsFailures', 'proxyErrors'] as const;
+export const LISTENER_NOW = ['active', 'rate'] as const;
+
 /** One backend's counters in one worker. */
 export interface BackendCounters {
   readonly name: string;
   readonly pool: string;
-  readonly active: number;
-  readonly total: number;
-  readonly failures: number;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
+  /** Values of BACKEND_TOTALS, in that order. */
+  readonly totals: readonly number[];
+  /** Values of BACKEND_NOW, in that order. */
+  readonly now: readonly number[];
   readonly lastUsed: number;
   readonly responses: readonly number[];
   readonly circuit: CircuitState;
 }
 
 export interface ListenerCounters {
-  readonly accepted: number;
-  readonly active: number;
-  readonly rejected: number;
-  readonly tlsFailures: number;
-  readonly proxyErrors: number;
+  /** Values of LISTENER_TOTALS and LISTENER_NOW, in that order. */
+  readonly totals: readonly number[];
+  readonly now: readonly number[];
 }
 
 /** One worker's counters, and its own /stats document (for `/stats?worker=ID`). */
 export interface WorkerSnapshot {
   readonly pid: number;
-  readonly connections: { readonly active: number; readonly total: number };
+  readonly connections: { readonly active: number; readonly total: number; readonly rate: number };
   /** Ended connections by end reason (indexed like END_REASONS). */
   readonly ends: readonly number[];
   readonly backends: readonly BackendCounters[];

@@ -22,7 +22,7 @@ import type { Config } from '../config/types.js';
 import { createLoggers, type Loggers } from '../logger.js';
 import { LbError } from '../core/errors.js';
 import { buildStats } from '../admin/stats.js';
-import { isToWorker, type AdminAction, type FromWorker, type HealthState, type WorkerSnapshot } from './protocol.js';
+import { BACKEND_NOW, BACKEND_TOTALS, isToWorker, LISTENER_NOW, LISTENER_TOTALS, type AdminAction, type FromWorker, type HealthState, type WorkerSnapshot } from './protocol.js';
 
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
@@ -65,17 +65,23 @@ function snapshot(lb: Balancer): WorkerSnapshot {
   for (const p of lb.pools.values()) {
     for (const b of p.backends) {
       backends.push({
-        name: b.name, pool: p.name, active: b.active, total: b.total, failures: b.failures,
-        bytesIn: b.bytesIn, bytesOut: b.bytesOut, lastUsed: b.lastUsed, responses: b.responses.slice(), circuit: b.circuit.state,
+        name: b.name,
+        pool: p.name,
+        totals: BACKEND_TOTALS.map((f) => b[f]),
+        now: BACKEND_NOW.map((f) => b[f]),
+        lastUsed: b.lastUsed,
+        responses: b.responses.slice(),
+        circuit: b.circuit.state,
       });
     }
   }
+  const r = lb.registry;
   return {
     pid: process.pid,
-    connections: { active: lb.registry.active, total: lb.registry.total },
-    ends: Array.from(lb.registry.ends),
+    connections: { active: r.active, total: r.total, rate: r.rate },
+    ends: Array.from(r.ends),
     backends,
-    listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures, proxyErrors: l.stats.proxyErrors })),
+    listeners: lb.listeners.map((l) => ({ totals: LISTENER_TOTALS.map((f) => l.stats[f]), now: LISTENER_NOW.map((f) => l.stats[f]) })),
     stats: buildStats(lb),
   };
 }

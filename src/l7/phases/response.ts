@@ -51,6 +51,7 @@ function feedResponse(x: HttpState, chunk: Buffer, off: number): void {
     const r = p.execute(chunk, off);
     x.rcur = null;
     if (r === ExecResult.ERROR) {
+      b.responseErrors++;
       if (!x.resHeadSent) answerError(x, 502, 'backend-error');
       else x.finish('backend-error');
       return;

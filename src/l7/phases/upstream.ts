@@ -35,15 +35,18 @@ export function upstreamLost(x: HttpState, reason: EndReason): void {
   if (!x.resStarted) {
     if (x.replayable && b !== null) {
       // a reused keep-alive connection the backend closed under us: retry on a new one
+      b.replays++;
       x.replayable = false;
       x.replayed = true;
       x.state = S_WAIT;
       x.stream.connect(b);
       return;
     }
+    if (b !== null) b.responseErrors++;
     answerError(x, 502, reason);
     return;
   }
+  if (b !== null) b.responseErrors++;
   if (!x.resHeadSent) {
     answerError(x, 502, reason);
     return;
@@ -71,6 +74,8 @@ export function upstreamEnded(x: HttpState): void {
 /** The backend connection was idle longer than --idle-timeout while carrying the request. */
 export function upstreamTimedOut(x: HttpState): void {
   if (x.state !== S_PROXY) return;
+  const b = x.reqBackend;
+  if (b !== null) b.responseErrors++;
   if (!x.resHeadSent) answerError(x, 504, 'idle-timeout');
   else x.finish('idle-timeout');
 }
