@@ -67,8 +67,9 @@ function buildProgram(name: string): { program: Command; values: () => Record<st
   return { program, values };
 }
 
+/** A usage error: one line on stderr (commander's "Did you mean" goes on the same line), exit 2. */
 function usageFail(message: string): never {
-  process.stderr.write(`lb4: ${message.replace(/^error: /, '')}\n`);
+  process.stderr.write(`lb4: ${message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`);
   process.exit(2);
 }
 

@@ -49,6 +49,44 @@ export class ListenError extends LbError {
   }
 }
 
+/** What the errno names of system calls mean, in the words the shell uses (strerror). */
+const ERRNO_TEXT: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'file name too long',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in system',
+  EIO: 'input/output error',
+  ENOSPC: 'no space left on device',
+  EROFS: 'read-only file system',
+  EBUSY: 'device or resource busy',
+  EEXIST: 'file exists',
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by peer',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network is unreachable',
+  ENOTFOUND: 'name not found',
+};
+
+/**
+ * A system error in words, for messages to people: `no such file or
+ * directory` for ENOENT, `permission denied` for EACCES...; an errno this
+ * table does not know is shown as its name, an error without one as its
+ * message. Used wherever a file (or a bind) error is reported.
+ */
+export function systemErrorText(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return ERRNO_TEXT[code] ?? code;
+  return err instanceof Error ? err.message : String(err);
+}
+
 /**
  * Map a failed backend connect to a typed, retryable error. Every connect
  * failure is retryable on another backend: nothing reached the backend yet.
