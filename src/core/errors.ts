@@ -87,6 +87,13 @@ export function systemErrorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The words and the errno name, `address already in use (EADDRINUSE)`, for errors an operator may search for. */
+export function systemErrorTextWithCode(err: unknown): string {
+  const text = systemErrorText(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code !== text ? `${text} (${code})` : text;
+}
+
 /**
  * Map a failed backend connect to a typed, retryable error. Every connect
  * failure is retryable on another backend: nothing reached the backend yet.
