@@ -13,7 +13,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { isMap as isYamlMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { systemErrorText, UsageError } from '../core/errors.js';
-import { SETTINGS, SettingProblems, type SettingDef } from './schema.js';
+import { SETTINGS, SettingProblems, type ParseContext, type SettingDef } from './schema.js';
+import { knownStrategyNames, strategyLookup, type PickerFactory } from '../core/pickers/index.js';
 import { didYouMean } from './suggest.js';
 import type { CertificateSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
 import type { BackendSpec } from './parse.js';
@@ -29,6 +30,11 @@ export interface ConfigSources {
    * alone (`backends[0].weight: ...`). Not used with `--config`.
    */
   readonly options?: Readonly<Record<string, unknown>>;
+  /**
+   * Strategies beyond the built-in ones that `strategy:` may name (a library
+   * user's custom pickers; the balancer must be created with the same ones).
+   */
+  readonly strategies?: readonly PickerFactory[];
 }
 
 /** A parsed config file: its settings, and the line of a YAML path in it. */
@@ -151,6 +157,13 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     problems.push(located);
   };
   const out: Record<string, unknown> = {};
+  let ctx: ParseContext;
+  try {
+    ctx = { findStrategy: strategyLookup(sources.strategies), strategyNames: knownStrategyNames(sources.strategies) };
+  } catch (err) {
+    fail(`strategies: ${(err as Error).message}`);
+    return null;
+  }
 
   // Which file? (--config > LB_CONFIG), read before the other settings.
   const configDef = SETTINGS.find((s) => s.key === 'config')!;
@@ -216,7 +229,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     whereOf[def.key] = where;
     sourceOf[def.key] = source;
     try {
-      out[def.key] = def.parse(raw, where);
+      out[def.key] = def.parse(raw, where, ctx);
     } catch (err) {
       failed.add(def.key);
       // one line per problem when a value has several (SettingProblems)
@@ -225,7 +238,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     }
   }
 
-  const { poolsOk } = parseFileOnly(out, file, prefix, fail);
+  const { poolsOk } = parseFileOnly(out, file, prefix, ctx, fail);
 
   const c = out as unknown as Config;
   const ok = (...keys: string[]) => keys.every((k) => !failed.has(k));
@@ -312,7 +325,7 @@ function isMap(v: unknown): v is Record<string, unknown> {
  * out.routes, out.sni. `prefix` starts every YAML path in messages
  * (`FILE: `). `poolsOk` is false when a pool was left out for a problem.
  */
-function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknown>, prefix: string, outerFail: Fail): { poolsOk: boolean } {
+function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknown>, prefix: string, ctx: ParseContext, outerFail: Fail): { poolsOk: boolean } {
   let poolsOk = true;
   let inPools = false;
   const fail: Fail = (msg) => {
@@ -338,7 +351,7 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
         }
         for (const k of Object.keys(def)) if (k !== 'strategy' && k !== 'backends') fail(`${where}.${k}: unknown pool setting${didYouMean(k, ['strategy', 'backends'])} (known: strategy, backends)`);
         try {
-          const strategy = def.strategy === undefined ? (out.strategy as string) : (strategyDef.parse(def.strategy, `${where}.strategy`) as string);
+          const strategy = def.strategy === undefined ? (out.strategy as string) : (strategyDef.parse(def.strategy, `${where}.strategy`, ctx) as string);
           const backends = def.backends === undefined ? [] : (backendsDef.parse(def.backends, `${where}.backends`) as BackendSpec[]);
           if (backends.length === 0) fail(`${where}.backends: a pool needs at least one backend`);
           pools.push({ name, strategy, backends });

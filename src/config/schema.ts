@@ -5,7 +5,7 @@
  * /config prints what it produced. Adding a setting means adding a row here
  * and a field in types.ts.
  */
-import { findPickerFactory, strategyNames } from '../core/pickers/index.js';
+import { findPickerFactory, strategyNames, type StrategyLookup } from '../core/pickers/index.js';
 import {
   formatDuration,
   parseBackendName,
@@ -58,10 +58,19 @@ export interface SettingDef {
   readonly help: string;
   readonly repeatable?: boolean;
   /** Parse a value from a flag/env string, or from YAML (any JSON type). */
-  parse(value: unknown, where: Where): unknown;
+  parse(value: unknown, where: Where, ctx?: ParseContext): unknown;
   /** Format the parsed value back for /config; defaults to the value itself. */
   show?(value: unknown): unknown;
 }
+
+/** What a parse may need beyond the value: the strategies the balancer will know (the built-ins unless a library user adds some). */
+export interface ParseContext {
+  readonly findStrategy: StrategyLookup;
+  /** Every accepted strategy name, for messages. */
+  readonly strategyNames: readonly string[];
+}
+
+const BUILTIN: ParseContext = { findStrategy: findPickerFactory, strategyNames };
 
 /** Several problems found in one setting's value (e.g. two bad backend entries); `message` is the first. */
 export class SettingProblems extends Error {
@@ -256,10 +265,10 @@ export const SETTINGS: readonly SettingDef[] = [
   {
     key: 'strategy', group: 'Backends & balancing', flag: '--strategy', arg: 'NAME', env: 'LB_STRATEGY', defaultText: 'round-robin',
     help: `balancing strategy: ${strategyNames.join(', ')}`,
-    parse: (v, w) => {
+    parse: (v, w, ctx = BUILTIN) => {
       const s = str(v, w).trim();
-      const f = findPickerFactory(s);
-      if (!f) throw new Error(`${w}: unknown strategy "${s}" (known: ${strategyNames.join(', ')})`);
+      const f = ctx.findStrategy(s);
+      if (!f) throw new Error(`${w}: unknown strategy "${s}" (known: ${ctx.strategyNames.join(', ')})`);
       return f.name;
     },
   },

@@ -35,9 +35,12 @@ export class LbError extends Error {
 
 /** A bad flag, env value or config entry: the CLI prints the message and exits 2. */
 export class UsageError extends LbError {
-  constructor(message: string) {
+  /** Every problem found, one line each (more than one from the library's configFrom()). */
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = [message]) {
     super('LB_ERR_USAGE', message, 'internal', false);
     this.name = 'UsageError';
+    this.problems = problems;
   }
 }
 

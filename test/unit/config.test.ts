@@ -285,3 +285,15 @@ t.test('an options object is read like a config file, its keys named alone', asy
   t.equal(c.strategy, 'random', 'env over options, as over a file');
   t.equal(c.config, null);
 });
+
+// LbOptions (the library's typed settings) has every setting of Config but
+// the command line's own, and nothing else: a new setting without its option
+// type fails `npm run typecheck` (part of make test) here.
+type NotAnOption = Exclude<keyof import('../../src/config/types.js').Config, keyof import('../../src/config/options.js').LbOptions | 'config' | 'watchConfig' | 'workers'>;
+type NotASetting = Exclude<keyof import('../../src/config/options.js').LbOptions, keyof import('../../src/config/types.js').Config>;
+const everySettingIsAnOption: [NotAnOption] extends [never] ? true : NotAnOption = true;
+const everyOptionIsASetting: [NotASetting] extends [never] ? true : NotASetting = true;
+
+t.test('LbOptions covers the settings', async (t) => {
+  t.ok(everySettingIsAnOption && everyOptionIsASetting);
+});

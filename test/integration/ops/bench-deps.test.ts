@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Host } from '../../helpers/l4-e2e.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const SHADOWED = ['apt-get', 'apt', 'dpkg', 'sudo', 'systemctl', 'service', 'invoke-rc.d'];
@@ -23,7 +24,7 @@ interface Run {
   calls: string[];
 }
 
-function sandbox(t: Tap.Test): { dir: string; log: string; policy: string } {
+function sandbox(t: Host): { dir: string; log: string; policy: string } {
   const dir = mkdtempSync(join(tmpdir(), 'lb4-bench-deps-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'calls.log');

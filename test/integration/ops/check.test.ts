@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLb4 } from '../../helpers/lb4.js';
-import { linesOf } from '../../helpers/l4-e2e.js';
+import { linesOf, type Host } from '../../helpers/l4-e2e.js';
 
-function tempDir(t: Tap.Test): string {
+function tempDir(t: Host): string {
   const dir = mkdtempSync(join(tmpdir(), 'lb4-check-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
