@@ -183,7 +183,7 @@ t.test('lb4 check --config: exit 0, or 2 with one line per problem', async (t) =
   t.equal(r.stdout, '', 'no `config ok`');
   const lines = linesOf(r.stderr);
   t.equal(lines.length, 4, `four problems, four lines:\n${r.stderr}`);
-  for (const l of lines) t.match(l, /bad\.yaml: /, `each line names the file: ${l}`);
+  for (const l of lines) t.match(l, /bad\.yaml:\d+: /, `each line names the file and line: ${l}`);
   for (const re of [/strategy: unknown strategy/, /healthIntervall: unknown setting/, /backends\[0\]\.weight/, /backends\[1\]\.address/]) {
     t.equal(lines.filter((l) => re.test(l)).length, 1, `one line matches ${re}`);
   }
