@@ -216,18 +216,16 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
       where = `${prefix}${def.key}`;
       source = 'file';
     } else {
-      whereOf[def.key] = `default ${def.flag}`;
-      sourceOf[def.key] = 'default';
-      if (def.defaultText === null) {
-        out[def.key] = def.repeatable ? [] : null;
-        continue;
-      }
       raw = def.defaultText;
       where = `default ${def.flag}`;
       source = 'default';
     }
     whereOf[def.key] = where;
     sourceOf[def.key] = source;
+    if (raw === null) {
+      out[def.key] = def.repeatable ? [] : null;
+      continue;
+    }
     try {
       out[def.key] = def.parse(raw, where, ctx);
     } catch (err) {
