@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 RELAY := build/Release/lb4_relay.node
 
-.PHONY: all build native test typecheck lint-deps demo certs perf bench bench-pick soak clean
+.PHONY: all build native test typecheck lint-deps demo certs perf bench bench-deps bench-pick soak clean
 
 all: build
 
@@ -49,12 +49,26 @@ bench-pick: build
 perf: build
 	@if [ -x perf/perf.sh ]; then perf/perf.sh; else echo "make perf: not yet (see the performance issue)"; fi
 
-bench: build
-	@if [ -x perf/bench.sh ]; then perf/bench.sh; else $(MAKE) --no-print-directory bench-pick; fi
+# lb4 beside HAProxy → perf/out/RESULTS.md. The tools are checked first
+# (before the build): when wrk or haproxy is missing it says so, names
+# `make bench-deps`, and exits 1; it never installs anything itself, and
+# never starts or stops a system service.
+bench:
+	@perf/deps.sh check bench
+	@$(MAKE) --no-print-directory build
+	@LB4_BENCH_DEPS_CHECKED=1 perf/bench.sh
 
-# Ten minutes of mixed load on lb4: does its memory grow? → perf/out/SOAK.md (SOAK_SECONDS to change)
-soak: build
-	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
+# The only target that installs system packages (haproxy wrk nginx-light
+# iperf3, with apt-get as root or through sudo), and only when run by name.
+# No service is started (policy-rc.d) and none is stopped.
+bench-deps:
+	@perf/deps.sh install
+
+# Ten minutes of mixed load on lb4: does its memory grow? → perf/out/SOAK.md
+# (SOAK_SECONDS to change). Needs wrk (make bench-deps).
+soak:
+	@perf/deps.sh check soak
+	@$(MAKE) --no-print-directory build
 	@bash -c 'ulimit -n 65536 2>/dev/null; node perf/soak.mjs'
 
 clean:

@@ -54,7 +54,7 @@ const tmp = mkdtempSync(join(os.tmpdir(), 'lb4-bench-'));
 const log = (...a) => console.error('[bench]', ...a);
 
 if (!HAVE.wrk) {
-  console.error('bench: wrk is required (apt-get install wrk)');
+  console.error('bench: wrk is not installed; install with: make bench-deps');
   process.exit(1);
 }
 

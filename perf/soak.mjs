@@ -102,7 +102,7 @@ async function hold(port, n, seconds) {
 }
 
 async function main() {
-  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is required (apt-get install wrk)');
+  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed; install with: make bench-deps');
   mkdirSync(OUT, { recursive: true });
   const backendPort = await freePort();
   const lbPort = await freePort();

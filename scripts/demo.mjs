@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * `make demo`: three HTTP backends in this process, lb4 in front of them
- * terminating TLS on port 4443, and the admin server on 127.0.0.1:9090.
+ * terminating TLS on 127.0.0.1:4443, and the admin server on 127.0.0.1:9090.
+ * Everything binds the loopback address only: nothing of the demo is
+ * reachable from another machine.
  *
  *     node scripts/demo.mjs [extra lb4 flags...]
  *     make demo ARGS="--strategy least-connections"
@@ -10,6 +12,11 @@
  * are taken. lb4's JSON logs are passed through to stdout as they are.
  * Ctrl-C (SIGINT) or SIGTERM stops lb4 (it drains, see --drain-timeout) and
  * the backends; a second Ctrl-C kills lb4 at once.
+ *
+ * Env: LB4_DEMO_PORTS=free takes free ports for everything (lb4's listener,
+ * the admin server, the backends) instead of 4443, 9090 and 8081..8083;
+ * LB4_DEMO_CERT_DIR is where the dev certificate is kept (default certs/).
+ * test/integration/ops/demo.test.ts uses both.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,8 +26,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'lb4');
-const certFile = join(root, 'certs', 'server.crt');
-const keyFile = join(root, 'certs', 'server.key');
+const certDir = process.env.LB4_DEMO_CERT_DIR || join(root, 'certs');
+const certFile = join(certDir, 'server.crt');
+const keyFile = join(certDir, 'server.key');
+const FREE = process.env.LB4_DEMO_PORTS === 'free';
+const HOST = '127.0.0.1';
 const extraArgs = process.argv.slice(2);
 
 function say(msg) {
@@ -64,7 +74,7 @@ async function startBackend(n) {
     });
   });
   server.keepAliveTimeout = 5_000;
-  const port = await listen(server, 8080 + n);
+  const port = await listen(server, FREE ? 0 : 8080 + n);
   return { name, port, server };
 }
 
@@ -83,7 +93,7 @@ function closeBackends(backends) {
 function ensureCert() {
   if (existsSync(certFile) && existsSync(keyFile)) return;
   say('no dev certificate yet, making one with certs/make-dev-cert.sh');
-  const r = spawnSync('bash', [join(root, 'certs', 'make-dev-cert.sh')], { stdio: 'inherit' });
+  const r = spawnSync('bash', [join(root, 'certs', 'make-dev-cert.sh'), certDir], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) {
     say('could not make the dev certificate (is openssl installed?)');
     process.exit(1);
@@ -111,14 +121,14 @@ async function main() {
     await closeBackends(backends);
     process.exit(1);
   }
-  for (const b of backends) say(`${b.name} on 127.0.0.1:${b.port}`);
+  for (const b of backends) say(`${b.name} on ${HOST}:${b.port}`);
 
   const args = [
-    '--listen', '4443',
+    '--listen', `${HOST}:${FREE ? 0 : 4443}`,
     '--tls-cert', certFile,
     '--tls-key', keyFile,
-    '--admin', '127.0.0.1:9090',
-    ...backends.flatMap((b) => ['--backend', `127.0.0.1:${b.port},name=${b.name}`]),
+    '--admin', `${HOST}:${FREE ? 0 : 9090}`,
+    ...backends.flatMap((b) => ['--backend', `${HOST}:${b.port},name=${b.name}`]),
     ...extraArgs,
   ];
   const expectListeners = countListen(args);
@@ -196,14 +206,14 @@ function printHelp(port, adminPort) {
   const row = (cmd, what) => `    ${cmd.padEnd(48)} ${what}`;
   const lines = [
     '',
-    `  lb4 demo is running: TLS on port ${port} in front of three backends, admin on 127.0.0.1:${adminPort}`,
+    `  lb4 demo is running: TLS on ${HOST}:${port} in front of three backends, admin on ${HOST}:${adminPort}`,
     '',
-    row(`curl -k https://localhost:${port}/`, 'run it a few times to watch the rotation'),
-    row(`openssl s_client -connect localhost:${port} -quiet`, 'raw TLS tunnel: then type `GET / HTTP/1.0`'),
+    row(`curl -k https://${HOST}:${port}/`, 'run it a few times to watch the rotation'),
+    row(`openssl s_client -connect ${HOST}:${port} -quiet`, 'raw TLS tunnel: then type `GET / HTTP/1.0`'),
     row('', 'and press Enter twice'),
-    row(`curl localhost:${adminPort}/stats`, 'counters per backend (JSON)'),
-    row(`curl localhost:${adminPort}/metrics`, 'Prometheus metrics'),
-    row(`open http://127.0.0.1:${adminPort}/`, 'for the dashboard'),
+    row(`curl ${HOST}:${adminPort}/stats`, 'counters per backend (JSON)'),
+    row(`curl ${HOST}:${adminPort}/metrics`, 'Prometheus metrics'),
+    row(`open http://${HOST}:${adminPort}/`, 'for the dashboard'),
     '',
     '  Ctrl-C stops everything.',
     '',

@@ -38,12 +38,32 @@ import { StreamRegistry } from './stream/registry.js';
 import { Front } from './stream/front.js';
 import type { StreamServices } from './stream/services.js';
 import { MemoryReclaimer } from './reclaim.js';
+import { strategyLookup, type PickerFactory, type StrategyLookup } from './core/pickers/index.js';
+import { UsageError } from './core/errors.js';
+import { buildStats, type BackendStatsJson } from './admin/stats.js';
 
 export interface BalancerOptions {
   /** Loggers to use instead of stdout ones (tests). */
   loggers?: Loggers;
   /** Run active health checks (default true; a --workers worker applies the primary's verdicts instead). */
   activeChecks?: boolean;
+  /**
+   * Strategies of this balancer beyond the built-in ones (library users'
+   * custom pickers, src/core/pickers/picker.ts). Build the config with the
+   * same list (`configFrom(options, { strategies })`) so that `strategy:`
+   * may name them. Nothing is registered process-wide.
+   */
+  strategies?: readonly PickerFactory[];
+}
+
+/** The `/stats` document (README "Admin API"); fields beyond these are in the README. */
+export interface StatsDocument {
+  mode: 'l4' | 'l7';
+  strategy: string;
+  uptime_s: number;
+  connections: { active: number; total: number };
+  backends: BackendStatsJson[];
+  [extra: string]: unknown;
 }
 
 /** Settings a reload cannot change: kept, and each change logged as `config change needs restart`. */
@@ -76,14 +96,21 @@ export class Balancer implements AdminSource {
   private housekeepingTimer: NodeJS.Timeout | null = null;
   private readonly reclaimer = new MemoryReclaimer();
   private readonly activeChecks: boolean;
+  private readonly findStrategy: StrategyLookup;
 
   constructor(config: Config, opts: BalancerOptions = {}) {
+    try {
+      this.findStrategy = strategyLookup(opts.strategies);
+    } catch (err) {
+      throw new UsageError(`strategies: ${(err as Error).message}`);
+    }
+    this.checkStrategies(config);
     this.config = config;
     this.activeChecks = opts.activeChecks !== false;
     this.loggers = opts.loggers ?? createLoggers(config.logLevel);
     const getConfig = (): Config => this.config;
     const log = this.loggers.log;
-    this.poolSet = new PoolSet(getConfig, log);
+    this.poolSet = new PoolSet(getConfig, log, this.findStrategy);
     this.health = new HealthEvents(getConfig, log, this.poolSet);
     this.registry = new StreamRegistry(getConfig, this.loggers);
     this.upstream = new UpstreamOptions(getConfig);
@@ -127,6 +154,32 @@ export class Balancer implements AdminSource {
   private readonly observeRequest = (b: Backend, pool: Pool, seconds: number): void => {
     this.admin?.metrics.observeRequest(b, pool, seconds);
   };
+
+  /** Every pool's strategy must be one this balancer knows (a config built with other custom strategies is refused). */
+  private checkStrategies(config: Config): void {
+    for (const p of config.pools) {
+      if (!this.findStrategy(p.strategy)) {
+        throw new UsageError(`pool ${p.name}: strategy "${p.strategy}" is not one of this balancer's (pass the custom strategy to createBalancer(config, { strategies }) too)`);
+      }
+    }
+  }
+
+  // ---- for library users ----
+
+  /** The `/stats` document, built from the live counters (the same as `GET /stats` answers). */
+  stats(): StatsDocument {
+    return buildStats(this) as StatsDocument;
+  }
+
+  /** The bound port of each listener, in `listen` order (the real one when 0 was asked); empty before start(). */
+  get ports(): number[] {
+    return this.listeners.map((l) => l.port);
+  }
+
+  /** The admin server's bound port, or null without --admin (or before start()). */
+  get adminPort(): number | null {
+    return this.admin?.port ?? null;
+  }
 
   // ---- AdminSource ----
 
@@ -273,9 +326,11 @@ export class Balancer implements AdminSource {
    * Apply a re-read config (SIGHUP): backends join, leave (draining what
    * they carry) or change weight; strategy, limits and health settings
    * change; open connections are untouched. Settings that need a restart
-   * are kept and logged as warnings.
+   * are kept and logged as warnings. Throws UsageError (and changes
+   * nothing) when a pool names a strategy this balancer does not know.
    */
   reload(next: Config): void {
+    this.checkStrategies(next);
     const old = this.config;
     const kept: Partial<Record<keyof Config, unknown>> = {};
     for (const k of RESTART_ONLY) {

@@ -7,7 +7,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { SETTINGS, type SettingDef } from './config/schema.js';
+import { SETTING_GROUPS, SETTINGS, type SettingDef } from './config/schema.js';
 import { buildConfig } from './config/load.js';
 import { LbError, UsageError } from './core/errors.js';
 import { Balancer } from './balancer.js';
@@ -45,12 +45,16 @@ function helpText(def: SettingDef): string {
 function buildProgram(name: string): { program: Command; values: () => Record<string, unknown> } {
   const program = new Command(name);
   const attrs: Array<{ def: SettingDef; attr: string }> = [];
-  for (const def of SETTINGS) {
-    const opt = new Option(def.arg ? `${def.flag} <${def.arg}>` : def.flag, helpText(def));
+  // --help lists the settings by topic (commander help groups), in SETTING_GROUPS order
+  const byGroup = [...SETTINGS].sort((a, b) => SETTING_GROUPS.indexOf(a.group) - SETTING_GROUPS.indexOf(b.group));
+  for (const def of byGroup) {
+    const opt = new Option(def.arg ? `${def.flag} <${def.arg}>` : def.flag, helpText(def)).helpGroup(`${def.group}:`);
     if (def.repeatable) opt.argParser(collect);
     program.addOption(opt);
     attrs.push({ def, attr: opt.attributeName() });
   }
+  // --version and --help come last, under their own heading
+  program.optionsGroup('Other:').helpOption('-h, --help', 'show this help');
   program
     .exitOverride()
     .allowExcessArguments(false)
@@ -67,8 +71,9 @@ function buildProgram(name: string): { program: Command; values: () => Record<st
   return { program, values };
 }
 
+/** A usage error: one line on stderr (commander's "Did you mean" goes on the same line), exit 2. */
 function usageFail(message: string): never {
-  process.stderr.write(`lb4: ${message.replace(/^error: /, '')}\n`);
+  process.stderr.write(`lb4: ${message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`);
   process.exit(2);
 }
 
@@ -110,8 +115,7 @@ export async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'check') runCheck(argv.slice(1));
   const cli = parseArgs('lb4', argv, (p) => {
     p.version(VERSION, '-V, --version', 'print the version')
-      .description('lb4: a layer-4 load balancer for TCP and TLS, with HTTP awareness.\n\nSettings: command line > environment > --config YAML > defaults.\nDurations: 500ms, 2s, 1.5m, 1h (bare numbers are ms).\nSubcommand: lb4 check --config FILE   validates a config file (exit 0 or 2).')
-      .helpOption('-h, --help', 'show this help');
+      .description('lb4: a layer-4 load balancer for TCP and TLS, with HTTP awareness.\n\nSettings: command line > environment > --config YAML > defaults.\nDurations: 500ms, 2s, 1.5m, 1h (bare numbers are ms).\nSubcommand: lb4 check --config FILE   validates a config file (exit 0 or 2).');
   });
   let config: Config;
   try {

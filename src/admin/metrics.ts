@@ -20,7 +20,11 @@
  *   (through HealthChecker.observers, off the data path) and L7 request
  *   durations (observeRequestDuration, called once per finished request).
  *
- * Every metric is listed in the README, section "Operating lb4".
+ * Every metric is listed in the README, section "Operating lb4", in a table
+ * generated from this registry (src/admin/metrics-docs.ts, `npm run
+ * docs:metrics`; a unit test fails when it drifts). The names are the same
+ * in both modes; `lb4_info{mode}` tells them apart. lb4 exports no `lb4_up`:
+ * Prometheus' own `up` says whether the scrape worked.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -54,10 +58,6 @@ export class LbMetrics {
     this.lb = lb;
     const registers = [this.registry];
     const l7 = lb.config.mode === 'l7';
-    // What one unit of a backend's `total`/`active` is depends on the mode
-    // (connections in L4, requests in L7); the metric names say which. The
-    // mode never changes without a restart, so this is decided once.
-    const unit = l7 ? 'requests' : 'connections';
 
     // ---- per backend ----
     new Gauge({
@@ -73,8 +73,11 @@ export class LbMetrics {
         });
       },
     });
-    backendGauge(lb, registers, l7 ? 'lb4_backend_active_requests' : 'lb4_backend_active_connections', `Client ${unit} the backend serves right now.`, (b) => b.active);
-    backendCounter(lb, registers, `lb4_backend_${unit}_total`, `Client ${unit} that reached the backend (not failed connects, not health checks).`, (b) => b.total);
+    // One name in both modes (dashboards and alerts need not know the mode):
+    // a session is what the backend is picked for, a client connection in
+    // l4 and an HTTP request in l7; lb4_info{mode} says which.
+    backendGauge(lb, registers, 'lb4_backend_active_sessions', 'Sessions the backend serves now: client connections in l4 mode, HTTP requests in flight in l7 mode (see lb4_info{mode}); /stats "active".', (b) => b.active);
+    backendCounter(lb, registers, 'lb4_backend_sessions_total', 'Sessions that reached the backend: client connections in l4 mode, HTTP requests in l7 mode (see lb4_info{mode}); not failed connects, not health checks; /stats "total".', (b) => b.total);
     backendCounter(lb, registers, 'lb4_backend_connect_failures_total', 'Failed connects to the backend (each one, retried or not).', (b) => b.failures);
     backendCounter(lb, registers, 'lb4_backend_bytes_in_total', 'Bytes sent from clients to the backend.', (b) => b.bytesIn);
     backendCounter(lb, registers, 'lb4_backend_bytes_out_total', 'Bytes sent from the backend to clients.', (b) => b.bytesOut);
@@ -220,14 +223,6 @@ export class LbMetrics {
       },
     });
     new Gauge({
-      name: 'lb4_up',
-      help: 'Always 1 while lb4 answers.',
-      registers,
-      collect() {
-        this.set(1);
-      },
-    });
-    new Gauge({
       name: 'lb4_draining',
       help: '1 during the shutdown drain (listeners closed, open connections finishing).',
       registers,
@@ -237,7 +232,7 @@ export class LbMetrics {
     });
     new Gauge({
       name: 'lb4_info',
-      help: 'Build and settings facts as labels (strategy: of the default pool); the value is always 1.',
+      help: 'Build and settings facts as labels: version, mode (l4: a session is a client connection; l7: an HTTP request), strategy (of the default pool); the value is always 1.',
       labelNames: ['version', 'mode', 'strategy'] as const,
       registers,
       collect() {

@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HostPort } from '../core/address.js';
 import { formatHostPort } from '../core/address.js';
 import type { AdminAction, AdminSource } from './source.js';
-import { ListenError } from '../core/errors.js';
+import { ListenError, systemErrorTextWithCode } from '../core/errors.js';
 import { buildStats, backendStats } from './stats.js';
 import { describeConfig } from '../config/load.js';
 import { LbMetrics } from './metrics.js';
@@ -58,7 +58,7 @@ export class AdminServer {
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
-        reject(new ListenError(`cannot listen on ${formatHostPort(this.address.host, this.address.port)} (--admin): ${err.code ?? err.message}`, err.code));
+        reject(new ListenError(`cannot listen on ${formatHostPort(this.address.host, this.address.port)} (--admin): ${systemErrorTextWithCode(err)}`, err.code));
       this.server.once('error', onError);
       this.server.listen({ host: this.address.host, port: this.address.port }, () => {
         this.server.removeListener('error', onError);

@@ -36,11 +36,18 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
-/** A non-negative integer within [min, max]. */
+/**
+ * A whole number within [min, max] (min >= 0). The message says what is
+ * expected: `must be a whole number from 0 to 100, not "-1"`, or `≥ 0` when
+ * the upper bound is only a sanity cap (a million or more).
+ */
 export function parseInteger(text: string | number, min: number, max: number): number {
   const n = typeof text === 'number' ? text : /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isInteger(n)) throw new Error(`"${String(text)}" is not an integer`);
-  if (n < min || n > max) throw new Error(`${n} is out of range ${min}..${max}`);
+  const shown = typeof text === 'number' ? String(text) : `"${text}"`;
+  if (!Number.isInteger(n) || n < min) {
+    throw new Error(`must be a whole number ${max >= 1_000_000 ? `≥ ${min}` : `from ${min} to ${max}`}, not ${shown}`);
+  }
+  if (n > max) throw new Error(`must be at most ${max}, not ${shown}`);
   return n;
 }
 
@@ -126,7 +133,7 @@ export function parseWeight(value: string | number): number {
   try {
     return parseInteger(value, 0, 1000);
   } catch {
-    throw new Error(`invalid weight "${String(value)}" (an integer 0..1000)`);
+    throw new Error(`invalid weight "${String(value)}" (a whole number from 0 to 1000)`);
   }
 }
 

@@ -5,7 +5,7 @@
  * /config prints what it produced. Adding a setting means adding a row here
  * and a field in types.ts.
  */
-import { findPickerFactory, strategyNames } from '../core/pickers/index.js';
+import { findPickerFactory, strategyNames, type StrategyLookup } from '../core/pickers/index.js';
 import {
   formatDuration,
   parseBackendName,
@@ -26,9 +26,28 @@ import { availableParallelism } from 'node:os';
 /** Where a value came from, for error messages: `--mode`, `LB_MODE`, or a YAML path. */
 export type Where = string;
 
+/**
+ * The topics of `--help` and of the README settings tables, in the order
+ * they are shown. Every setting belongs to exactly one.
+ */
+export const SETTING_GROUPS = [
+  'Listening',
+  'Backends & balancing',
+  'Health',
+  'Timeouts & limits',
+  'TLS',
+  'PROXY protocol & SNI',
+  'L7 (HTTP)',
+  'Admin & logs',
+  'Operations',
+] as const;
+export type SettingGroup = (typeof SETTING_GROUPS)[number];
+
 export interface SettingDef {
   readonly key: keyof Config;
   readonly flag: string;
+  /** The `--help` topic it is listed under. */
+  readonly group: SettingGroup;
   /** Placeholder in --help (`DUR`, `N`...); absent for boolean switches. */
   readonly arg?: string;
   readonly env?: string;
@@ -39,10 +58,19 @@ export interface SettingDef {
   readonly help: string;
   readonly repeatable?: boolean;
   /** Parse a value from a flag/env string, or from YAML (any JSON type). */
-  parse(value: unknown, where: Where): unknown;
+  parse(value: unknown, where: Where, ctx?: ParseContext): unknown;
   /** Format the parsed value back for /config; defaults to the value itself. */
   show?(value: unknown): unknown;
 }
+
+/** What a parse may need beyond the value: the strategies the balancer will know (the built-ins unless a library user adds some). */
+export interface ParseContext {
+  readonly findStrategy: StrategyLookup;
+  /** Every accepted strategy name, for messages. */
+  readonly strategyNames: readonly string[];
+}
+
+const BUILTIN: ParseContext = { findStrategy: findPickerFactory, strategyNames };
 
 /** Several problems found in one setting's value (e.g. two bad backend entries); `message` is the first. */
 export class SettingProblems extends Error {
@@ -197,7 +225,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 export const SETTINGS: readonly SettingDef[] = [
   {
-    key: 'mode', flag: '--mode', arg: 'l4|l7', env: 'LB_MODE', defaultText: 'l4',
+    key: 'mode', group: 'Listening', flag: '--mode', arg: 'l4|l7', env: 'LB_MODE', defaultText: 'l4',
     help: 'per-connection (l4) or per-request HTTP/1.1 (l7) balancing',
     parse: (v, w) => {
       const s = str(v, w).trim().toLowerCase();
@@ -206,7 +234,7 @@ export const SETTINGS: readonly SettingDef[] = [
     },
   },
   {
-    key: 'listen', flag: '--listen', arg: 'ADDR', env: 'LB_LISTEN', defaultText: '0.0.0.0:4443', repeatable: true,
+    key: 'listen', group: 'Listening', flag: '--listen', arg: 'ADDR', env: 'LB_LISTEN', defaultText: '0.0.0.0:4443', repeatable: true,
     help: 'listen on PORT, HOST:PORT or [V6]:PORT (repeatable; port 0 takes a free port)',
     parse: (v, w) => {
       const items = list(v, w);
@@ -216,7 +244,7 @@ export const SETTINGS: readonly SettingDef[] = [
     show: (v) => (v as HostPort[]).map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)),
   },
   {
-    key: 'backends', flag: '--backend', arg: 'SPEC', env: 'LB_BACKENDS', defaultText: null, repeatable: true,
+    key: 'backends', group: 'Backends & balancing', flag: '--backend', arg: 'SPEC', env: 'LB_BACKENDS', defaultText: null, repeatable: true,
     help: 'HOST:PORT[,weight=N][,name=ID] (repeatable; weight 0..1000, default 1)',
     parse: (v, w) => {
       // Each bad entry is a problem of its own (`lb4 check` prints one line
@@ -235,28 +263,28 @@ export const SETTINGS: readonly SettingDef[] = [
     },
   },
   {
-    key: 'strategy', flag: '--strategy', arg: 'NAME', env: 'LB_STRATEGY', defaultText: 'round-robin',
+    key: 'strategy', group: 'Backends & balancing', flag: '--strategy', arg: 'NAME', env: 'LB_STRATEGY', defaultText: 'round-robin',
     help: `balancing strategy: ${strategyNames.join(', ')}`,
-    parse: (v, w) => {
+    parse: (v, w, ctx = BUILTIN) => {
       const s = str(v, w).trim();
-      const f = findPickerFactory(s);
-      if (!f) throw new Error(`${w}: unknown strategy "${s}" (known: ${strategyNames.join(', ')})`);
+      const f = ctx.findStrategy(s);
+      if (!f) throw new Error(`${w}: unknown strategy "${s}" (known: ${ctx.strategyNames.join(', ')})`);
       return f.name;
     },
   },
   {
-    key: 'tlsCert', flag: '--tls-cert', arg: 'FILE', env: 'LB_TLS_CERT', defaultText: null, unsetText: 'off',
+    key: 'tlsCert', group: 'TLS', flag: '--tls-cert', arg: 'FILE', env: 'LB_TLS_CERT', defaultText: null, unsetText: 'off',
     help: 'terminate TLS with this certificate (PEM; with --tls-key)',
     parse: (v, w) => str(v, w),
   },
   {
-    key: 'tlsKey', flag: '--tls-key', arg: 'FILE', env: 'LB_TLS_KEY', defaultText: null, unsetText: 'off',
+    key: 'tlsKey', group: 'TLS', flag: '--tls-key', arg: 'FILE', env: 'LB_TLS_KEY', defaultText: null, unsetText: 'off',
     help: 'private key for --tls-cert (PEM)',
     parse: (v, w) => str(v, w),
     show: (v) => (v === null ? null : v),
   },
   {
-    key: 'tlsMinVersion', flag: '--tls-min-version', arg: 'V', defaultText: 'TLSv1.2',
+    key: 'tlsMinVersion', group: 'TLS', flag: '--tls-min-version', arg: 'V', defaultText: 'TLSv1.2',
     help: 'lowest TLS version accepted: TLSv1.2 or TLSv1.3',
     parse: (v, w) => {
       const s = str(v, w).trim();
@@ -265,13 +293,13 @@ export const SETTINGS: readonly SettingDef[] = [
     },
   },
   {
-    key: 'admin', flag: '--admin', arg: 'ADDR', env: 'LB_ADMIN', defaultText: null, unsetText: 'off',
+    key: 'admin', group: 'Admin & logs', flag: '--admin', arg: 'ADDR', env: 'LB_ADMIN', defaultText: null, unsetText: 'off',
     help: 'start the admin HTTP server (stats, health, metrics, dashboard) on ADDR',
     parse: (v, w) => wrap(w, () => parseHostPort(str(v, w), { defaultHost: '127.0.0.1', allowZero: true })),
     show: (v) => (v === null ? null : `${(v as HostPort).host}:${(v as HostPort).port}`),
   },
   {
-    key: 'adminToken', flag: '--admin-token', arg: 'TOKEN', env: 'LB_ADMIN_TOKEN', defaultText: null,
+    key: 'adminToken', group: 'Admin & logs', flag: '--admin-token', arg: 'TOKEN', env: 'LB_ADMIN_TOKEN', defaultText: null,
     help: "bearer token required by the admin API's changing calls",
     parse: (v, w) => {
       const s = str(v, w);
@@ -281,25 +309,25 @@ export const SETTINGS: readonly SettingDef[] = [
     show: (v) => (v === null ? null : '<redacted>'),
   },
   {
-    key: 'healthCheck', flag: '--health-check', arg: 'SPEC', env: 'LB_HEALTH_CHECK', defaultText: 'tcp',
+    key: 'healthCheck', group: 'Health', flag: '--health-check', arg: 'SPEC', env: 'LB_HEALTH_CHECK', defaultText: 'tcp',
     help: 'active check: off, tcp (connect) or http:/PATH (expects 2xx/3xx)',
     parse: parseHealthCheck, show: showHealthCheck,
   },
-  { key: 'healthInterval', flag: '--health-interval', arg: 'DUR', defaultText: '2s', help: 'time between active checks of one backend', parse: (v, w) => { const d = duration(v, w); if (d < 10) throw new Error(`${w}: must be at least 10ms`); return d; }, show: showDuration },
-  { key: 'healthTimeout', flag: '--health-timeout', arg: 'DUR', defaultText: '1s', help: "one check's time limit", parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
-  { key: 'rise', flag: '--rise', arg: 'N', defaultText: '2', help: 'consecutive good checks that bring a backend up', parse: int(1, 1000) },
-  { key: 'fall', flag: '--fall', arg: 'N', defaultText: '3', help: 'consecutive failed checks that take a backend down', parse: int(1, 1000) },
-  { key: 'maxFails', flag: '--max-fails', arg: 'N', defaultText: '3', help: 'passive: consecutive failed connects that take a backend out (0 = never)', parse: int(0, 1_000_000) },
-  { key: 'failTimeout', flag: '--fail-timeout', arg: 'DUR', defaultText: '10s', help: 'passive: how long it stays out before one trial connection', parse: duration, show: showDuration },
-  { key: 'retries', flag: '--retries', arg: 'N', defaultText: '2', help: 'other backends tried when a connect fails', parse: int(0, 100) },
-  { key: 'connectTimeout', flag: '--connect-timeout', arg: 'DUR', defaultText: '5s', help: 'limit for one backend connect', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
-  { key: 'idleTimeout', flag: '--idle-timeout', arg: 'DUR', defaultText: '5m', help: 'close a tunnel with no bytes either way for this long (0 = never)', parse: duration, show: showDuration },
-  { key: 'maxConns', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap); more are closed at once', parse: int(0, 10_000_000) },
-  { key: 'backendMaxConns', flag: '--backend-max-conns', arg: 'N', defaultText: '0', help: 'connections per backend (0 = no cap); a full backend is skipped', parse: int(0, 10_000_000) },
-  { key: 'drainTimeout', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM/SIGINT, how long open connections may finish', parse: duration, show: showDuration },
-  { key: 'accessLog', flag: '--access-log', env: 'LB_ACCESS_LOG', defaultText: 'off', help: 'one JSON line per finished connection (l4) or request (l7)', parse: bool },
+  { key: 'healthInterval', group: 'Health', flag: '--health-interval', arg: 'DUR', defaultText: '2s', help: 'time between active checks of one backend', parse: (v, w) => { const d = duration(v, w); if (d < 10) throw new Error(`${w}: must be at least 10ms`); return d; }, show: showDuration },
+  { key: 'healthTimeout', group: 'Health', flag: '--health-timeout', arg: 'DUR', defaultText: '1s', help: "one check's time limit", parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
+  { key: 'rise', group: 'Health', flag: '--rise', arg: 'N', defaultText: '2', help: 'consecutive good checks that bring a backend up', parse: int(1, 1000) },
+  { key: 'fall', group: 'Health', flag: '--fall', arg: 'N', defaultText: '3', help: 'consecutive failed checks that take a backend down', parse: int(1, 1000) },
+  { key: 'maxFails', group: 'Health', flag: '--max-fails', arg: 'N', defaultText: '3', help: 'passive: consecutive failed connects that take a backend out (0 = never)', parse: int(0, 1_000_000) },
+  { key: 'failTimeout', group: 'Health', flag: '--fail-timeout', arg: 'DUR', defaultText: '10s', help: 'passive: how long it stays out before one trial connection', parse: duration, show: showDuration },
+  { key: 'retries', group: 'Backends & balancing', flag: '--retries', arg: 'N', defaultText: '2', help: 'other backends tried when a connect fails', parse: int(0, 100) },
+  { key: 'connectTimeout', group: 'Timeouts & limits', flag: '--connect-timeout', arg: 'DUR', defaultText: '5s', help: 'limit for one backend connect', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
+  { key: 'idleTimeout', group: 'Timeouts & limits', flag: '--idle-timeout', arg: 'DUR', defaultText: '5m', help: 'close a tunnel with no bytes either way for this long (0 = never)', parse: duration, show: showDuration },
+  { key: 'maxConns', group: 'Timeouts & limits', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap); more are closed at once', parse: int(0, 10_000_000) },
+  { key: 'backendMaxConns', group: 'Timeouts & limits', flag: '--backend-max-conns', arg: 'N', defaultText: '0', help: 'connections per backend (0 = no cap); a full backend is skipped', parse: int(0, 10_000_000) },
+  { key: 'drainTimeout', group: 'Operations', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM/SIGINT, how long open connections may finish', parse: duration, show: showDuration },
+  { key: 'accessLog', group: 'Admin & logs', flag: '--access-log', env: 'LB_ACCESS_LOG', defaultText: 'off', help: 'one JSON line per finished connection (l4) or request (l7)', parse: bool },
   {
-    key: 'logLevel', flag: '--log-level', arg: 'LEVEL', env: 'LB_LOG_LEVEL', defaultText: 'info',
+    key: 'logLevel', group: 'Admin & logs', flag: '--log-level', arg: 'LEVEL', env: 'LB_LOG_LEVEL', defaultText: 'info',
     help: `log level: ${LOG_LEVELS.join(', ')}`,
     parse: (v, w) => {
       const s = str(v, w).trim().toLowerCase();
@@ -307,12 +335,12 @@ export const SETTINGS: readonly SettingDef[] = [
       return s;
     },
   },
-  { key: 'config', flag: '--config', arg: 'FILE', env: 'LB_CONFIG', defaultText: null, help: 'YAML file with the same settings (camelCase names); re-read on SIGHUP', parse: (v, w) => str(v, w) },
-  { key: 'queueTimeout', flag: '--queue-timeout', arg: 'DUR', defaultText: '5s', help: 'how long a client may wait when every eligible backend is full', parse: duration, show: showDuration },
-  { key: 'maxQueue', flag: '--max-queue', arg: 'N', defaultText: '1024', help: 'clients waiting at once; beyond it they are closed at once', parse: int(0, 10_000_000) },
-  { key: 'slowStart', flag: '--slow-start', arg: 'DUR', defaultText: '0', help: 'ramp a backend that comes back up from low to full weight over this time (0 = off)', parse: duration, show: showDuration },
+  { key: 'config', group: 'Operations', flag: '--config', arg: 'FILE', env: 'LB_CONFIG', defaultText: null, help: 'YAML file with the same settings (camelCase names); re-read on SIGHUP', parse: (v, w) => str(v, w) },
+  { key: 'queueTimeout', group: 'Timeouts & limits', flag: '--queue-timeout', arg: 'DUR', defaultText: '5s', help: 'how long a client may wait when every eligible backend is full', parse: duration, show: showDuration },
+  { key: 'maxQueue', group: 'Timeouts & limits', flag: '--max-queue', arg: 'N', defaultText: '1024', help: 'clients waiting at once; beyond it they are closed at once', parse: int(0, 10_000_000) },
+  { key: 'slowStart', group: 'Backends & balancing', flag: '--slow-start', arg: 'DUR', defaultText: '0', help: 'ramp a backend that comes back up from low to full weight over this time (0 = off)', parse: duration, show: showDuration },
   {
-    key: 'trustProxy', flag: '--trust-proxy', arg: 'CIDR', defaultText: null, repeatable: true,
+    key: 'trustProxy', group: 'L7 (HTTP)', flag: '--trust-proxy', arg: 'CIDR', defaultText: null, repeatable: true,
     help: 'l7: peers whose X-Forwarded-For is believed (repeatable)',
     parse: (v, w) => list(v, w).map(({ item, where }) => {
       const s = str(item, where).trim();
@@ -320,24 +348,24 @@ export const SETTINGS: readonly SettingDef[] = [
       return s;
     }),
   },
-  { key: 'hashKey', flag: '--hash-key', arg: 'KEY', defaultText: 'ip', help: 'what ip-hash hashes: ip, host, path, header:NAME, cookie:NAME (all but ip in l7 only)', parse: parseHashKey, show: showHashKey },
+  { key: 'hashKey', group: 'Backends & balancing', flag: '--hash-key', arg: 'KEY', defaultText: 'ip', help: 'what ip-hash hashes: ip, host, path, header:NAME, cookie:NAME (all but ip in l7 only)', parse: parseHashKey, show: showHashKey },
   {
-    key: 'monitorUri', flag: '--monitor-uri', arg: 'PATH', defaultText: null, help: 'l7: lb4 answers GET PATH itself (200, or 503 when no backend is up)',
+    key: 'monitorUri', group: 'L7 (HTTP)', flag: '--monitor-uri', arg: 'PATH', defaultText: null, help: 'l7: lb4 answers GET PATH itself (200, or 503 when no backend is up)',
     parse: (v, w) => {
       const s = str(v, w);
       if (!s.startsWith('/') || /\s/.test(s)) throw new Error(`${w}: must be a path starting with /`);
       return s;
     },
   },
-  { key: 'maxHeaderSize', flag: '--max-header-size', arg: 'BYTES', defaultText: '16384', help: 'l7: request line + header lines + CRLFs; more is answered 431', parse: (v, w) => wrap(w, () => parseSize(v as string | number, 64, 1024 * 1024)) },
-  { key: 'maxHeaders', flag: '--max-headers', arg: 'N', defaultText: '100', help: 'l7: more header lines is answered 431', parse: int(1, 10_000) },
-  { key: 'headerTimeout', flag: '--header-timeout', arg: 'DUR', defaultText: '10s', help: 'l7: a request head must be complete this long after its first byte; else 408', parse: duration, show: showDuration },
-  { key: 'serverTimeout', flag: '--server-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: wait this long for the first response byte; else 504', parse: duration, show: showDuration },
-  { key: 'bodyTimeout', flag: '--body-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: while a request body arrives, the client must send a byte this often; else 408 and close (0 = off)', parse: duration, show: showDuration },
-  { key: 'keepaliveTimeout', flag: '--keepalive-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: close an idle client connection between requests after this', parse: duration, show: showDuration },
-  { key: 'watchConfig', flag: '--watch-config', env: 'LB_WATCH_CONFIG', defaultText: 'off', help: 're-read --config when the file changes (debounced), as on SIGHUP', parse: bool },
+  { key: 'maxHeaderSize', group: 'L7 (HTTP)', flag: '--max-header-size', arg: 'BYTES', defaultText: '16384', help: 'l7: request line + header lines + CRLFs; more is answered 431', parse: (v, w) => wrap(w, () => parseSize(v as string | number, 64, 1024 * 1024)) },
+  { key: 'maxHeaders', group: 'L7 (HTTP)', flag: '--max-headers', arg: 'N', defaultText: '100', help: 'l7: more header lines is answered 431', parse: int(1, 10_000) },
+  { key: 'headerTimeout', group: 'L7 (HTTP)', flag: '--header-timeout', arg: 'DUR', defaultText: '10s', help: 'l7: a request head must be complete this long after its first byte; else 408', parse: duration, show: showDuration },
+  { key: 'serverTimeout', group: 'L7 (HTTP)', flag: '--server-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: wait this long for the first response byte; else 504', parse: duration, show: showDuration },
+  { key: 'bodyTimeout', group: 'L7 (HTTP)', flag: '--body-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: while a request body arrives, the client must send a byte this often; else 408 and close (0 = off)', parse: duration, show: showDuration },
+  { key: 'keepaliveTimeout', group: 'L7 (HTTP)', flag: '--keepalive-timeout', arg: 'DUR', defaultText: '60s', help: 'l7: close an idle client connection between requests after this', parse: duration, show: showDuration },
+  { key: 'watchConfig', group: 'Operations', flag: '--watch-config', env: 'LB_WATCH_CONFIG', defaultText: 'off', help: 're-read --config when the file changes (debounced), as on SIGHUP', parse: bool },
   {
-    key: 'workers', flag: '--workers', arg: 'N|auto', env: 'LB_WORKERS', defaultText: '1',
+    key: 'workers', group: 'Operations', flag: '--workers', arg: 'N|auto', env: 'LB_WORKERS', defaultText: '1',
     help: 'worker processes (node:cluster); auto = one per core; 1 = no cluster',
     parse: (v, w) => {
       const s = str(v, w).trim().toLowerCase();
@@ -346,9 +374,9 @@ export const SETTINGS: readonly SettingDef[] = [
     },
   },
   // ---- TLS, SNI and the PROXY protocol (README "TLS, SNI and the PROXY protocol") ----
-  { key: 'acceptProxy', flag: '--accept-proxy', env: 'LB_ACCEPT_PROXY', defaultText: 'off', help: 'listeners require a PROXY protocol v1/v2 header (auto-detected) from --accept-proxy-from peers', parse: bool },
+  { key: 'acceptProxy', group: 'PROXY protocol & SNI', flag: '--accept-proxy', env: 'LB_ACCEPT_PROXY', defaultText: 'off', help: 'listeners require a PROXY protocol v1/v2 header (auto-detected) from --accept-proxy-from peers', parse: bool },
   {
-    key: 'acceptProxyFrom', flag: '--accept-proxy-from', arg: 'CIDR', defaultText: '127.0.0.0/8 ::1/128', repeatable: true,
+    key: 'acceptProxyFrom', group: 'PROXY protocol & SNI', flag: '--accept-proxy-from', arg: 'CIDR', defaultText: '127.0.0.0/8 ::1/128', repeatable: true,
     help: 'peers allowed to send a PROXY header (repeatable); others are closed',
     parse: (v, w) => list(v, w).map(({ item, where }) => {
       const s = str(item, where).trim();
@@ -356,28 +384,28 @@ export const SETTINGS: readonly SettingDef[] = [
       return s;
     }),
   },
-  { key: 'peekTimeout', flag: '--peek-timeout', arg: 'DUR', defaultText: '5s', help: 'a PROXY header or a passthrough ClientHello must arrive within this', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
-  { key: 'sniMaxBytes', flag: '--sni-max-bytes', arg: 'BYTES', defaultText: '16384', help: 'passthrough: most bytes read to find the ClientHello server name', parse: (v, w) => wrap(w, () => parseSize(v as string | number, 512, 1024 * 1024)) },
+  { key: 'peekTimeout', group: 'PROXY protocol & SNI', flag: '--peek-timeout', arg: 'DUR', defaultText: '5s', help: 'a PROXY header or a passthrough ClientHello must arrive within this', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
+  { key: 'sniMaxBytes', group: 'PROXY protocol & SNI', flag: '--sni-max-bytes', arg: 'BYTES', defaultText: '16384', help: 'passthrough: most bytes read to find the ClientHello server name', parse: (v, w) => wrap(w, () => parseSize(v as string | number, 512, 1024 * 1024)) },
   {
-    key: 'sendProxy', flag: '--send-proxy', arg: 'v1|v2', env: 'LB_SEND_PROXY', defaultText: null,
+    key: 'sendProxy', group: 'PROXY protocol & SNI', flag: '--send-proxy', arg: 'v1|v2', env: 'LB_SEND_PROXY', defaultText: null,
     help: 'send a PROXY protocol header to every backend (a backend\'s own sendProxy wins)',
     parse: (v, w) => { const n = parseProxyVersion(v, w); return n === 0 ? null : n; },
   },
-  { key: 'backendTls', flag: '--backend-tls', defaultText: 'off', help: 'connect to every backend with TLS (a backend\'s own tls wins)', parse: bool },
-  { key: 'backendTlsInsecure', flag: '--backend-tls-insecure', defaultText: 'off', help: 'do not verify backend certificates (logged as a warning)', parse: bool },
-  { key: 'backendTlsCa', flag: '--backend-tls-ca', arg: 'FILE', defaultText: null, help: 'CA (PEM) that backend certificates are verified against; none = the system CAs', parse: (v, w) => str(v, w) },
-  { key: 'tlsCertDir', flag: '--tls-cert-dir', arg: 'DIR', defaultText: null, help: 'extra certificates chosen by SNI: DIR/NAME.crt with DIR/NAME.key (re-read on SIGHUP)', parse: (v, w) => str(v, w) },
+  { key: 'backendTls', group: 'TLS', flag: '--backend-tls', defaultText: 'off', help: 'connect to every backend with TLS (a backend\'s own tls wins)', parse: bool },
+  { key: 'backendTlsInsecure', group: 'TLS', flag: '--backend-tls-insecure', defaultText: 'off', help: 'do not verify backend certificates (logged as a warning)', parse: bool },
+  { key: 'backendTlsCa', group: 'TLS', flag: '--backend-tls-ca', arg: 'FILE', defaultText: null, help: 'CA (PEM) that backend certificates are verified against; none = the system CAs', parse: (v, w) => str(v, w) },
+  { key: 'tlsCertDir', group: 'TLS', flag: '--tls-cert-dir', arg: 'DIR', defaultText: null, help: 'extra certificates chosen by SNI: DIR/NAME.crt with DIR/NAME.key (re-read on SIGHUP)', parse: (v, w) => str(v, w) },
   {
-    key: 'alpn', flag: '--alpn', arg: 'LIST', defaultText: null, repeatable: true, help: 'ALPN protocols offered when terminating TLS, comma separated, in preference order (l7 default: http/1.1)',
+    key: 'alpn', group: 'TLS', flag: '--alpn', arg: 'LIST', defaultText: null, repeatable: true, help: 'ALPN protocols offered when terminating TLS, comma separated, in preference order (l7 default: http/1.1)',
     parse: (v, w) => {
       const items = (Array.isArray(v) ? v.map((x) => str(x, w)) : [str(v, w)]).flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x.length > 0);
       for (const x of items) if (x.length > 255 || /[\s,]/.test(x)) throw new Error(`${w}: invalid ALPN protocol "${x}"`);
       return items;
     },
   },
-  { key: 'tlsClientCa', flag: '--tls-client-ca', arg: 'FILE', defaultText: null, help: 'require client certificates signed by this CA (mTLS)', parse: (v, w) => str(v, w) },
-  { key: 'tlsCiphers', flag: '--tls-ciphers', arg: 'LIST', defaultText: 'ECDHE+AESGCM:ECDHE+CHACHA20', help: 'OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are all AEAD)', parse: (v, w) => { const s = str(v, w).trim(); if (s.length === 0) throw new Error(`${w}: empty cipher list`); return s; } },
-  { key: 'tlsTicketRotation', flag: '--tls-ticket-rotation', arg: 'DUR', defaultText: '1h', help: 'rotate the TLS session ticket key this often (0 = never)', parse: duration, show: showDuration },
+  { key: 'tlsClientCa', group: 'TLS', flag: '--tls-client-ca', arg: 'FILE', defaultText: null, help: 'require client certificates signed by this CA (mTLS)', parse: (v, w) => str(v, w) },
+  { key: 'tlsCiphers', group: 'TLS', flag: '--tls-ciphers', arg: 'LIST', defaultText: 'ECDHE+AESGCM:ECDHE+CHACHA20', help: 'OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are all AEAD)', parse: (v, w) => { const s = str(v, w).trim(); if (s.length === 0) throw new Error(`${w}: empty cipher list`); return s; } },
+  { key: 'tlsTicketRotation', group: 'TLS', flag: '--tls-ticket-rotation', arg: 'DUR', defaultText: '1h', help: 'rotate the TLS session ticket key this often (0 = never)', parse: duration, show: showDuration },
 ];
 
 export const SETTINGS_BY_KEY: ReadonlyMap<string, SettingDef> = new Map(SETTINGS.map((s) => [s.key, s]));

@@ -35,9 +35,12 @@ export class LbError extends Error {
 
 /** A bad flag, env value or config entry: the CLI prints the message and exits 2. */
 export class UsageError extends LbError {
-  constructor(message: string) {
+  /** Every problem found, one line each (more than one from the library's configFrom()). */
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = [message]) {
     super('LB_ERR_USAGE', message, 'internal', false);
     this.name = 'UsageError';
+    this.problems = problems;
   }
 }
 
@@ -47,6 +50,51 @@ export class ListenError extends LbError {
     super('LB_ERR_LISTEN', message, 'internal', false, errno);
     this.name = 'ListenError';
   }
+}
+
+/** What the errno names of system calls mean, in the words the shell uses (strerror). */
+const ERRNO_TEXT: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'file name too long',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in system',
+  EIO: 'input/output error',
+  ENOSPC: 'no space left on device',
+  EROFS: 'read-only file system',
+  EBUSY: 'device or resource busy',
+  EEXIST: 'file exists',
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by peer',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network is unreachable',
+  ENOTFOUND: 'name not found',
+};
+
+/**
+ * A system error in words, for messages to people: `no such file or
+ * directory` for ENOENT, `permission denied` for EACCES...; an errno this
+ * table does not know is shown as its name, an error without one as its
+ * message. Used wherever a file (or a bind) error is reported.
+ */
+export function systemErrorText(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return ERRNO_TEXT[code] ?? code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The words and the errno name, `address already in use (EADDRINUSE)`, for errors an operator may search for. */
+export function systemErrorTextWithCode(err: unknown): string {
+  const text = systemErrorText(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code !== text ? `${text} (${code})` : text;
 }
 
 /**

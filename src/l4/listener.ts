@@ -5,7 +5,7 @@
  */
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
-import { ListenError } from '../core/errors.js';
+import { ListenError, systemErrorTextWithCode } from '../core/errors.js';
 import type { HostPort } from '../config/parse.js';
 import { formatHostPort } from '../core/address.js';
 import { ListenerStats } from '../core/listener-stats.js';
@@ -106,7 +106,7 @@ export class Listener {
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
-        reject(new ListenError(`cannot listen on ${formatHostPort(this.address.host, this.address.port)}: ${err.code ?? err.message}`, err.code));
+        reject(new ListenError(`cannot listen on ${formatHostPort(this.address.host, this.address.port)}: ${systemErrorTextWithCode(err)}`, err.code));
       };
       this.server.once('error', onError);
       this.server.listen({ host: this.address.host, port: this.address.port, backlog: 1024 }, () => {

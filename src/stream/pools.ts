@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { Backend } from '../core/backend.js';
 import { Pool } from '../core/pool.js';
 import { WaitQueue } from '../core/wait-queue.js';
-import { findPickerFactory } from '../core/pickers/index.js';
+import { findPickerFactory, type StrategyLookup } from '../core/pickers/index.js';
 import type { Config, PoolSpec } from '../config/types.js';
 import type { BackendSpec } from '../config/parse.js';
 import type { PoolService, QueuedStream } from './services.js';
@@ -25,16 +25,19 @@ export class PoolSet implements PoolService {
   private readonly log: Logger;
   private rampTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** The balancer's strategies: the built-ins, plus a library user's own (createBalancer's `strategies`). */
+  private readonly findStrategy: StrategyLookup;
 
-  constructor(getConfig: () => Config, log: Logger) {
+  constructor(getConfig: () => Config, log: Logger, findStrategy: StrategyLookup = findPickerFactory) {
     this.getConfig = getConfig;
     this.log = log;
+    this.findStrategy = findStrategy;
     for (const spec of getConfig().pools) this.add(spec);
   }
 
   private add(spec: PoolSpec): Pool {
     const c = this.getConfig();
-    const pool = new Pool(spec.name, spec.backends.map((b) => new Backend(b)), findPickerFactory(spec.strategy)!, {
+    const pool = new Pool(spec.name, spec.backends.map((b) => new Backend(b)), this.findStrategy(spec.strategy)!, {
       backendMaxConns: c.backendMaxConns,
       slowStart: c.slowStart,
       random: Math.random,
@@ -210,7 +213,7 @@ export class PoolSet implements PoolService {
     }
     const c = this.getConfig();
     pool.backends = list;
-    pool.factory = findPickerFactory(strategy)!;
+    pool.factory = this.findStrategy(strategy)!;
     pool.opts.backendMaxConns = c.backendMaxConns;
     pool.opts.slowStart = c.slowStart;
   }

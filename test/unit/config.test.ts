@@ -207,17 +207,17 @@ t.test('YAML path in errors', async (t) => {
     }
     return '(no error)';
   };
-  t.match(err('weight.yaml'), /weight\.yaml: backends\[0\]\.weight: invalid weight "2000"/);
-  t.match(err('address.yaml'), /address\.yaml: backends\[0\]\.address: /);
-  t.match(err('key.yaml'), /key\.yaml: bogus: unknown setting/);
-  t.match(err('bkey.yaml'), /backends\[0\]\.port: unknown backend setting/);
-  t.match(err('dur.yaml'), /dur\.yaml: healthInterval: invalid duration "5x"/);
-  t.match(err('hc.yaml'), /healthCheck\.path: must start with \//);
-  t.match(err('second.yaml'), /backends\[1\]: invalid weight "9999"/);
+  t.match(err('weight.yaml'), /weight\.yaml:2: backends\[0\]\.weight: invalid weight "2000"/);
+  t.match(err('address.yaml'), /address\.yaml:2: backends\[0\]\.address: /);
+  t.match(err('key.yaml'), /key\.yaml:2: bogus: unknown setting$/);
+  t.match(err('bkey.yaml'), /bkey\.yaml:2: backends\[0\]\.port: unknown backend setting/);
+  t.match(err('dur.yaml'), /dur\.yaml:2: healthInterval: invalid duration "5x"/);
+  t.match(err('hc.yaml'), /hc\.yaml:2: healthCheck\.path: must start with \//);
+  t.match(err('second.yaml'), /second\.yaml:3: backends\[1\]: invalid weight "9999"/);
   t.match(err('broken.yaml'), /broken\.yaml(:\d+:\d+)?: invalid YAML/);
   // load.ts means to add `:LINE:COL`, but yaml only fills linePos with prettyErrors: true (reported)
   t.match(err('nested.yaml'), /nested\.yaml(:\d+:\d+)?: invalid YAML: Nested mappings/);
-  t.match(err('missing.yaml'), /--config: cannot read .*missing\.yaml: ENOENT/);
+  t.match(err('missing.yaml'), /--config: cannot read .*missing\.yaml: no such file or directory$/);
 });
 
 t.test('a duplicate backend name is reported where the backends came from', async (t) => {
@@ -229,7 +229,71 @@ t.test('a duplicate backend name is reported where the backends came from', asyn
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'lb4.yaml');
   writeFileSync(file, 'backends:\n  - 127.0.0.1:81\n  - 127.0.0.1:82,name=127.0.0.1:81\n');
-  t.throws(() => buildConfig({ cli: { config: file }, env: {} }), { message: new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: backends: duplicate backend name`) });
+  t.throws(() => buildConfig({ cli: { config: file }, env: {} }), { message: new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: backends\\[1\\]: duplicate backend name "127\\.0\\.0\\.1:81" \\(names are unique across pools; the first is on line 2\\)$`) });
   t.throws(() => buildConfig({ cli: {}, env: { LB_BACKENDS: '127.0.0.1:1 127.0.0.1:1' } }), { message: /^LB_BACKENDS: duplicate backend name/ });
   t.throws(() => buildConfig({ cli: { backends: ['127.0.0.1:1', '127.0.0.1:1'] }, env: {} }), { message: /^--backend: duplicate backend name/ });
+});
+
+t.test('did you mean: the closest names, without case, - or _', async (t) => {
+  const { suggest, didYouMean } = await import('../../src/config/suggest.js');
+  const keys = ['healthInterval', 'healthTimeout', 'tlsCert', 'tlsKey', 'retries', 'mode'];
+  t.same(suggest('healthIntervall', keys), ['healthInterval']);
+  t.same(suggest('health-interval', keys), ['healthInterval'], 'kebab case');
+  t.same(suggest('TLSCERT', keys), ['tlsCert'], 'case');
+  t.same(suggest('tlsCrt', keys), ['tlsCert']);
+  t.same(suggest('retires', keys), ['retries'], 'two letters swapped');
+  t.same(suggest('bogus', keys), [], 'nothing close');
+  t.same(suggest('mod', ['mode', 'mods']), ['mode', 'mods'], 'ties are all given');
+  t.equal(didYouMean('mod', ['mode', 'mods']), ' (did you mean mode or mods?)');
+  t.equal(didYouMean('zzz', keys), '');
+});
+
+t.test('system errors in words', async (t) => {
+  const { systemErrorText } = await import('../../src/core/errors.js');
+  const e = (code: string) => Object.assign(new Error(`${code}: something`), { code });
+  t.equal(systemErrorText(e('ENOENT')), 'no such file or directory');
+  t.equal(systemErrorText(e('EACCES')), 'permission denied');
+  t.equal(systemErrorText(e('EISDIR')), 'is a directory');
+  t.equal(systemErrorText(e('EWHATEVER')), 'EWHATEVER', 'an unknown errno keeps its name');
+  t.equal(systemErrorText(new Error('plain')), 'plain');
+  const dir = t.testdir({});
+  const problems: string[] = [];
+  buildConfig({ cli: { backends: BACKEND, tlsCert: dir, tlsKey: dir }, env: {} }, problems);
+  t.match(problems[0], /^--tls-cert: cannot read .*: is a directory$/, 'readFileSync on a directory: EISDIR in words');
+});
+
+t.test('integers: what is expected, in words', async (t) => {
+  const problems: string[] = [];
+  buildConfig({ cli: { backends: BACKEND, retries: '-1', rise: '0', maxQueue: '2.5', fall: '5000' }, env: {} }, problems);
+  t.same(problems, [
+    '--rise: must be a whole number from 1 to 1000, not "0"',
+    '--fall: must be at most 1000, not "5000"',
+    '--retries: must be a whole number from 0 to 100, not "-1"',
+    '--max-queue: must be a whole number ≥ 0, not "2.5"',
+  ]);
+});
+
+t.test('an options object is read like a config file, its keys named alone', async (t) => {
+  const problems: string[] = [];
+  t.equal(buildConfig({ cli: {}, env: {}, options: { backends: [{ address: '127.0.0.1:1', weight: 2000 }], retries: -1, lsiten: '1' } }, problems), null);
+  t.same(problems, [
+    'lsiten: unknown setting (did you mean listen?)',
+    'backends[0].weight: invalid weight "2000" (a whole number from 0 to 1000)',
+    'retries: must be a whole number from 0 to 100, not -1',
+  ]);
+  const c = buildConfig({ cli: {}, env: { LB_STRATEGY: 'random' }, options: { backends: ['127.0.0.1:1'], strategy: 'lc' } })!;
+  t.equal(c.strategy, 'random', 'env over options, as over a file');
+  t.equal(c.config, null);
+});
+
+// LbOptions (the library's typed settings) has every setting of Config but
+// the command line's own, and nothing else: a new setting without its option
+// type fails `npm run typecheck` (part of make test) here.
+type NotAnOption = Exclude<keyof import('../../src/config/types.js').Config, keyof import('../../src/config/options.js').LbOptions | 'config' | 'watchConfig' | 'workers'>;
+type NotASetting = Exclude<keyof import('../../src/config/options.js').LbOptions, keyof import('../../src/config/types.js').Config>;
+const everySettingIsAnOption: [NotAnOption] extends [never] ? true : NotAnOption = true;
+const everyOptionIsASetting: [NotASetting] extends [never] ? true : NotASetting = true;
+
+t.test('LbOptions covers the settings', async (t) => {
+  t.ok(everySettingIsAnOption && everyOptionIsASetting);
 });

@@ -11,3 +11,16 @@ t.test('README settings table matches the settings table', async (t) => {
   const table = settingsTable();
   for (const d of SETTINGS) t.match(table, d.flag, `${d.flag} is documented`);
 });
+
+t.test('every setting is filed under a --help topic, and every topic has settings', async (t) => {
+  const { SETTING_GROUPS } = await import('../../src/config/schema.js');
+  const groups: readonly string[] = SETTING_GROUPS;
+  for (const d of SETTINGS) t.ok(groups.includes(d.group), `${d.flag} has a group (${String(d.group)})`);
+  for (const g of groups) t.ok(SETTINGS.some((d) => d.group === g), `${g} is not empty`);
+  const table = settingsTable();
+  t.same(
+    table.split('\n').filter((l) => /^\*\*.*\*\*$/.test(l)),
+    groups.map((g) => `**${g}**`),
+    'the README tables follow the topics in order',
+  );
+});

@@ -43,3 +43,31 @@ export function findPickerFactory(nameOrAlias: string): PickerFactory | undefine
 export const strategyNames: readonly string[] = Object.freeze(
   pickerFactories.flatMap((f) => [f.name, ...f.aliases]),
 );
+
+/** Finds a strategy by canonical name or alias. */
+export type StrategyLookup = (nameOrAlias: string) => PickerFactory | undefined;
+
+/**
+ * A lookup over the built-in strategies plus `custom` ones: the strategies
+ * of one balancer (a library user's `createBalancer(config, { strategies })`).
+ * Nothing is registered process-wide: two balancers in one process each see
+ * the built-ins and their own. Throws when a custom name or alias is already
+ * taken (by a built-in or another custom strategy), or is not a plain name.
+ */
+export function strategyLookup(custom: readonly PickerFactory[] = []): StrategyLookup {
+  if (custom.length === 0) return findPickerFactory;
+  const own = new Map(byName);
+  for (const f of custom) {
+    for (const name of [f.name, ...f.aliases]) {
+      if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`strategy name "${name}" is not a plain name (A-Z a-z 0-9 . _ -)`);
+      if (own.has(name)) throw new Error(`strategy name "${name}" is already taken${byName.has(name) ? ' by a built-in strategy' : ''}`);
+      own.set(name, f);
+    }
+  }
+  return (nameOrAlias) => own.get(nameOrAlias);
+}
+
+/** Every name a lookup knows, canonical names then aliases, built-ins first (for messages). */
+export function knownStrategyNames(custom: readonly PickerFactory[] = []): readonly string[] {
+  return custom.length === 0 ? strategyNames : [...strategyNames, ...custom.flatMap((f) => [f.name, ...f.aliases])];
+}

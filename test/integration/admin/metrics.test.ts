@@ -249,8 +249,8 @@ t.test('the exposition parses strictly and declares every lb4 metric', async (t)
   const families = parseExposition(r.body);
   const expect: Record<string, MetricType> = {
     lb4_backend_state: 'gauge',
-    lb4_backend_active_connections: 'gauge',
-    lb4_backend_connections_total: 'counter',
+    lb4_backend_active_sessions: 'gauge',
+    lb4_backend_sessions_total: 'counter',
     lb4_backend_connect_failures_total: 'counter',
     lb4_backend_bytes_in_total: 'counter',
     lb4_backend_bytes_out_total: 'counter',
@@ -268,7 +268,6 @@ t.test('the exposition parses strictly and declares every lb4 metric', async (t)
     lb4_pool_panic: 'gauge',
     lb4_pool_backends_up: 'gauge',
     lb4_queue_waiting: 'gauge',
-    lb4_up: 'gauge',
     lb4_draining: 'gauge',
     lb4_info: 'gauge',
     lb4_process_cpu_seconds_total: 'counter',
@@ -282,12 +281,13 @@ t.test('the exposition parses strictly and declares every lb4 metric', async (t)
     t.ok(f && f.help.length > 0, `${name} has HELP`);
   }
   for (const name of families.keys()) t.match(name, /^lb4_/, `${name} carries the lb4_ prefix`);
-  t.notOk(families.has('lb4_backend_requests_total'), 'L4 counts connections, not requests');
+  for (const gone of ['lb4_up', 'lb4_backend_connections_total', 'lb4_backend_requests_total', 'lb4_backend_active_connections', 'lb4_backend_active_requests']) {
+    t.notOk(families.has(gone), `no ${gone}: one name in both modes, and Prometheus' own up`);
+  }
   t.notOk(families.has('lb4_request_duration_seconds'), 'no L7 request histogram in L4 mode');
   t.notOk(families.has('lb4_backend_responses_total'), 'no HTTP response classes in L4 mode');
 
   const s = await scrape(lb.adminPort!);
-  t.equal(s.v('lb4_up'), 1);
   t.equal(s.v('lb4_draining'), 0);
   const info = families.get('lb4_info')!.samples[0]!;
   t.match(info.labels, { mode: 'l4', strategy: 'round-robin' });
@@ -334,12 +334,12 @@ t.test('counters move by exactly what the traffic did', async (t) => {
   const after = await scrapeUntil(admin, (x) => x.v('lb4_connections_active') === 0, 'every connection closed');
   for (const name of ['a', 'b']) {
     const l = { backend: name, pool: 'default' };
-    t.equal(after.v('lb4_backend_connections_total', l) - before.v('lb4_backend_connections_total', l), conns[name], `${name}: connections`);
+    t.equal(after.v('lb4_backend_sessions_total', l) - before.v('lb4_backend_sessions_total', l), conns[name], `${name}: sessions (connections in l4)`);
     t.equal(after.v('lb4_backend_bytes_in_total', l) - before.v('lb4_backend_bytes_in_total', l), sent[name], `${name}: bytes in = bytes the clients sent`);
     // bytes out: the name line the backend speaks first, then the echo
     t.equal(after.v('lb4_backend_bytes_out_total', l) - before.v('lb4_backend_bytes_out_total', l), sent[name]! + conns[name]! * (name.length + 1), `${name}: bytes out = name lines + echoes`);
     t.equal(after.v('lb4_backend_connect_failures_total', l), 0, `${name}: no failures`);
-    t.equal(after.v('lb4_backend_active_connections', l), 0);
+    t.equal(after.v('lb4_backend_active_sessions', l), 0);
   }
   t.equal(after.v('lb4_connections_total') - before.v('lb4_connections_total'), sizes.length);
   t.equal(after.v('lb4_listener_accepted_connections_total', listener) - before.v('lb4_listener_accepted_connections_total', listener), sizes.length);
@@ -350,7 +350,7 @@ t.test('counters move by exactly what the traffic did', async (t) => {
   t.teardown(() => c.destroy());
   const who = await c.readLine();
   const open = await scrapeUntil(admin, (x) => x.v('lb4_connections_active') === 1, 'one active connection');
-  t.equal(open.v('lb4_backend_active_connections', { backend: who }), 1, `${who} serves it`);
+  t.equal(open.v('lb4_backend_active_sessions', { backend: who }), 1, `${who} serves it`);
   t.equal(open.v('lb4_listener_active_connections', listener), 1);
 
   // the same numbers as /stats: one accounting, two views
@@ -358,7 +358,7 @@ t.test('counters move by exactly what the traffic did', async (t) => {
   const fresh = await scrape(admin);
   for (const be of stats.backends) {
     t.equal(fresh.v('lb4_backend_bytes_in_total', { backend: be.name }), be.bytes_in, `${be.name}: bytes_in as in /stats`);
-    t.equal(fresh.v('lb4_backend_connections_total', { backend: be.name }), be.total, `${be.name}: total as in /stats`);
+    t.equal(fresh.v('lb4_backend_sessions_total', { backend: be.name }), be.total, `${be.name}: total as in /stats`);
   }
   c.destroy();
 });
@@ -386,8 +386,8 @@ t.test('a dead backend: connect failures, health checks, state series', async (t
   const after = await scrapeUntil(admin, (x) => x.v('lb4_connections_active') === 0, 'connections closed');
   const failures = after.v('lb4_backend_connect_failures_total', { backend: 'dead' });
   t.equal(failures, 2, 'two failed connects (then the circuit opened)');
-  t.equal(after.v('lb4_backend_connections_total', { backend: 'dead' }), 0, 'failed connects are not in total');
-  t.equal(after.v('lb4_backend_connections_total', { backend: 'a' }), 4);
+  t.equal(after.v('lb4_backend_sessions_total', { backend: 'dead' }), 0, 'failed connects are not in total');
+  t.equal(after.v('lb4_backend_sessions_total', { backend: 'a' }), 4);
   t.equal((await getJson(admin, '/stats')).json.backends[1].failures, failures, 'the same count as /stats');
   t.equal(after.v('lb4_backend_state', { backend: 'dead', state: 'down' }), 1, 'passive circuit: down');
   t.equal(after.v('lb4_backend_state', { backend: 'dead', state: 'up' }), 0);
@@ -447,12 +447,12 @@ t.test('L7: requests, response classes and the request-duration histogram', asyn
   for (let i = 0; i < 4; i++) statuses.push((await request(lb.ports[0]!, `/r${i}`)).status);
   t.same(statuses.sort(), [200, 200, 503, 503], 'round robin over the two');
   const s = await scrapeUntil(lb.adminPort!, (x) => x.v('lb4_connections_active') === 0, 'connections closed');
-  t.notOk(s.families.has('lb4_backend_connections_total'), 'L7 counts requests, not connections');
+  for (const gone of ['lb4_up', 'lb4_backend_connections_total', 'lb4_backend_requests_total', 'lb4_backend_active_connections', 'lb4_backend_active_requests']) t.notOk(s.families.has(gone), `no ${gone} in l7 either`);
   for (const name of ['ok', 'bad']) {
-    t.equal(s.v('lb4_backend_requests_total', { backend: name }), 2, `${name}: two requests`);
+    t.equal(s.v('lb4_backend_sessions_total', { backend: name }), 2, `${name}: two sessions (requests in l7)`);
     t.equal(s.v('lb4_request_duration_seconds_count', { backend: name }), 2, `${name}: two durations observed`);
     t.ok(s.v('lb4_request_duration_seconds_sum', { backend: name }) > 0);
-    t.equal(s.v('lb4_backend_active_requests', { backend: name }), 0);
+    t.equal(s.v('lb4_backend_active_sessions', { backend: name }), 0);
   }
   t.equal(s.v('lb4_backend_responses_total', { backend: 'ok', class: '2xx' }), 2);
   t.equal(s.v('lb4_backend_responses_total', { backend: 'ok', class: '5xx' }), 0);

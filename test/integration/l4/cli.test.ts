@@ -127,3 +127,15 @@ t.test('--version prints the package.json version', async (t) => {
   t.equal(r.stdout.trim(), pkg.version);
   t.equal(r.stderr, '');
 });
+
+t.test('--help groups the flags by topic', async (t) => {
+  const r = await runLb4(['--help']);
+  t.equal(r.code, 0);
+  const headings = r.stdout.split('\n').filter((l) => /^\S.*:$/.test(l) && !l.startsWith('Usage'));
+  t.same(headings, ['Listening:', 'Backends & balancing:', 'Health:', 'Timeouts & limits:', 'TLS:', 'PROXY protocol & SNI:', 'L7 (HTTP):', 'Admin & logs:', 'Operations:', 'Other:']);
+  // a flag sits under its topic: --health-interval between "Health:" and the next heading
+  const lines = r.stdout.split('\n');
+  const at = (s: string) => lines.findIndex((l) => l.startsWith(s) || l.trimStart().startsWith(s));
+  t.ok(at('Health:') < at('--health-interval') && at('--health-interval') < at('Timeouts & limits:'), '--health-interval under Health');
+  t.ok(at('Other:') < at('-h, --help'), '--help under Other');
+});

@@ -114,9 +114,9 @@ t.test('an invalid file on SIGHUP keeps the running settings', async (t) => {
 
   const cases: Array<[string, string[], RegExp]> = [
     ['bad YAML', [...COMMON, 'backends: [ { name: a, address: "x" }', '  strategy: ['], /lb4\.yaml:\d+:\d+: invalid YAML/],
-    ['unknown key', [...good, 'healthIntervall: 5s'], /lb4\.yaml: healthIntervall: unknown setting/],
-    ['bad weight', [...COMMON, 'backends:', entry('a', a!.address, 5000), entry('b', b!.address)], /lb4\.yaml: backends\[0\]\.weight: .*5000/],
-    ['bad strategy', [...COMMON, 'strategy: fastest', 'backends:', entry('a', a!.address)], /lb4\.yaml: strategy: unknown strategy "fastest"/],
+    ['unknown key', [...good, 'healthIntervall: 5s'], /lb4\.yaml:\d+: healthIntervall: unknown setting \(did you mean healthInterval\?\)/],
+    ['bad weight', [...COMMON, 'backends:', entry('a', a!.address, 5000), entry('b', b!.address)], /lb4\.yaml:\d+: backends\[0\]\.weight: .*5000/],
+    ['bad strategy', [...COMMON, 'strategy: fastest', 'backends:', entry('a', a!.address)], /lb4\.yaml:\d+: strategy: unknown strategy "fastest"/],
   ];
   for (const [what, lines, re] of cases) {
     writeConfig(file, lines);
@@ -183,7 +183,7 @@ t.test('lb4 check --config: exit 0, or 2 with one line per problem', async (t) =
   t.equal(r.stdout, '', 'no `config ok`');
   const lines = linesOf(r.stderr);
   t.equal(lines.length, 4, `four problems, four lines:\n${r.stderr}`);
-  for (const l of lines) t.match(l, /bad\.yaml: /, `each line names the file: ${l}`);
+  for (const l of lines) t.match(l, /bad\.yaml:\d+: /, `each line names the file and line: ${l}`);
   for (const re of [/strategy: unknown strategy/, /healthIntervall: unknown setting/, /backends\[0\]\.weight/, /backends\[1\]\.address/]) {
     t.equal(lines.filter((l) => re.test(l)).length, 1, `one line matches ${re}`);
   }
