@@ -88,6 +88,8 @@ export interface LbOptions {
   maxHeaders?: number;
   headerTimeout?: DurationOption;
   serverTimeout?: DurationOption;
+  /** L7: while a request body arrives, the client must send a byte this often (0 = off). */
+  bodyTimeout?: DurationOption;
   keepaliveTimeout?: DurationOption;
   pools?: Readonly<Record<string, { strategy?: string; backends: readonly BackendOption[] }>>;
   defaultPool?: string;
