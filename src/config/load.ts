@@ -10,6 +10,7 @@ import { UsageError } from '../core/errors.js';
 import { SETTINGS, SettingProblems, type SettingDef } from './schema.js';
 import type { CertificateSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
 import type { BackendSpec } from './parse.js';
+import { resolveIdentity } from './identity.js';
 
 export interface ConfigSources {
   /** Values given on the command line, by setting key (repeatable ones as arrays, switches as true). */
@@ -160,6 +161,11 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
   if (c.mode === 'l4' && c.routes.length > 0) fail(`${c.config ?? 'config'}: routes: HTTP routes need --mode l7 (use sni: to route TLS by server name in l4)`);
   if (c.watchConfig && c.config === null) fail('--watch-config: needs --config FILE (or LB_CONFIG)');
   if (c.mode === 'l4' && c.hashKey.kind !== 'ip') fail(`--hash-key: "${c.hashKey.kind}" needs --mode l7`);
+  try {
+    resolveIdentity(c.user, c.group);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   if (problems.length > 0) return null;
   return deepFreeze(c);
 }
