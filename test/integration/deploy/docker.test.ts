@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { closedPort, namedBackend } from '../../helpers/backends.js';
+import { closedPort, freePrivilegedPort, namedBackend } from '../../helpers/backends.js';
 import { nameOf, tracked } from '../../helpers/l4-e2e.js';
 import { sleep, stats, type Json } from '../../helpers/ops.js';
 
@@ -239,4 +239,21 @@ t.test('the image builds, serves, reports healthy, and drains on docker stop', {
   timings.push(`docker stop ${stopSeconds.toFixed(1)} s`);
   t.equal(await inspect(name, '{{.State.ExitCode}}'), '0', 'lb4 exited 0 after the drain');
   await logs.waitFor((l) => l.msg === 'stopped', 10_000, 'the stopped line');
+
+  // started as root in the container, lb4 binds a port below 1024, then runs as lb4 (--user)
+  const low = await freePrivilegedPort();
+  if (low === null) throw new Error('no free port in 900..1023 on 127.0.0.1');
+  const rootName = `${name}-root`;
+  const rootRun = await docker(['run', '--detach', '--name', rootName, '--network', 'host', '--user', '0', IMAGE, '--listen', `127.0.0.1:${low}`, '--backend', `${a.address},name=a`, '--user', 'lb4']);
+  t.equal(rootRun.code, 0, `docker run --user 0: ${rootRun.stderr.trim()}`);
+  t.teardown(async () => {
+    await docker(['rm', '--force', rootName]);
+  });
+  const rootLogs = follow(rootName);
+  t.teardown(() => rootLogs.stop());
+  await rootLogs.waitFor((l) => l.msg === 'listening', 30_000, 'the listening line');
+  t.match(rootLogs.lines.find((l) => l.msg === 'running as'), { user: 'lb4', uid: 10001, gid: 10001 }, '--user lb4: running as uid 10001');
+  t.equal(await nameOf(low), 'a', `traffic through port ${low}, bound before the switch`);
+  const rootPid = Number(await inspect(rootName, '{{.State.Pid}}'));
+  t.match(readFileSync(`/proc/${rootPid}/status`, 'utf8'), /^Uid:\s+10001\s+10001\s+10001\s+10001$/m, 'no longer root');
 });

@@ -7,9 +7,9 @@
  * error: one line on stderr, exit 2, nothing started.
  */
 import t from 'tap';
-import net from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePrivilegedPort } from '../../helpers/backends.js';
 import { nameOf } from '../../helpers/l4-e2e.js';
 import { runLb4, withLb4 } from '../../helpers/lb4.js';
 import { backends, stats, tempDir, type Json } from '../../helpers/ops.js';
@@ -33,19 +33,6 @@ function idsOf(pid: number): Ids {
     return m[1]!.trim().split(/\s+/).filter(Boolean).map(Number);
   };
   return { uid: field('Uid'), gid: field('Gid'), groups: field('Groups') };
-}
-
-/** A free port below 1024 on 127.0.0.1 (only root may bind it), or null. */
-async function freePrivilegedPort(): Promise<number | null> {
-  for (let port = 1023; port >= 900; port--) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-  return null;
 }
 
 t.test('one process: binds a privileged port as root, then runs as nobody', { skip }, async (t) => {
