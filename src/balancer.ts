@@ -67,7 +67,7 @@ export interface StatsDocument {
 }
 
 /** Settings a reload cannot change: kept, and each change logged as `config change needs restart`. */
-const RESTART_ONLY: ReadonlyArray<keyof Config> = ['listen', 'mode', 'tlsCert', 'tlsKey', 'tlsMinVersion', 'admin', 'logLevel', 'acceptProxy', 'tlsClientCa', 'alpn', 'tlsCiphers', 'workers'];
+const RESTART_ONLY: ReadonlyArray<keyof Config> = ['listen', 'mode', 'tlsCert', 'tlsKey', 'tlsMinVersion', 'admin', 'logLevel', 'acceptProxy', 'tlsClientCa', 'alpn', 'tlsCiphers', 'workers', 'user', 'group'];
 
 export class Balancer implements AdminSource {
   config: Config;

@@ -18,6 +18,8 @@ import { Primary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 import type { Loggers } from './logger.js';
 import { disableNativeRelay } from './l4/relay.js';
+import { resolveIdentity, type Identity } from './config/identity.js';
+import { cannotSwitch, runningAsFields, switchIdentity } from './privileges.js';
 
 /** What the CLI runs: a Balancer (one process) or a workers Primary. */
 interface Service {
@@ -124,6 +126,17 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof UsageError) usageFail(err.message);
     throw err;
   }
+  // --user/--group: checked now (exit 2, nothing started), applied once bound
+  let identity: Identity | null = null;
+  try {
+    identity = resolveIdentity(config.user, config.group);
+  } catch (err) {
+    usageFail((err as Error).message);
+  }
+  if (identity !== null) {
+    const why = cannotSwitch(identity);
+    if (why !== null) usageFail(why);
+  }
   // One process (--workers 1), or the primary of a node:cluster of workers
   // (src/workers/): both run, reload and drain through the same calls.
   const lb: Service = config.workers > 1 ? new Primary(config) : new Balancer(config);
@@ -195,6 +208,17 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(1);
     }
     throw err;
+  }
+  // every listener (and the admin listener) is bound, and with --workers every
+  // worker has switched: now this process becomes --user/--group for good
+  if (identity !== null) {
+    try {
+      lb.loggers.always.info(runningAsFields(identity, switchIdentity(identity)), 'running as');
+    } catch (err) {
+      process.stderr.write(`lb4: cannot switch to --user/--group: ${(err as Error).message}\n`);
+      await lb.loggers.flush();
+      process.exit(1);
+    }
   }
   // the watcher is part of being ready: on before the start-up lines
   setWatch(config.watchConfig);

@@ -18,6 +18,7 @@ import { knownStrategyNames, strategyLookup, type PickerFactory } from '../core/
 import { didYouMean } from './suggest.js';
 import type { CertificateSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
 import type { BackendSpec } from './parse.js';
+import { resolveIdentity } from './identity.js';
 
 export interface ConfigSources {
   /** Values given on the command line, by setting key (repeatable ones as arrays, switches as true). */
@@ -295,6 +296,13 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
   if (ok('watchConfig') && c.watchConfig && c.config === null) fail(`${whereOf.watchConfig}: needs --config FILE (or LB_CONFIG)`);
   if (ok('mode', 'hashKey') && c.mode === 'l4' && c.hashKey.kind !== 'ip') {
     fail(`${whereOf.hashKey}: "${c.hashKey.kind}" needs mode l7 (mode is l4 ${fromText('mode')}); l4 hashes the client IP`);
+  }
+  if (ok('user', 'group')) {
+    try {
+      resolveIdentity(c.user, c.group);
+    } catch (err) {
+      fail((err as Error).message);
+    }
   }
   if (problems.length > 0) return null;
   return deepFreeze(c);

@@ -46,8 +46,9 @@ export type HealthCheckOption =
 /**
  * Every setting of the config file, camelCase, with the value types YAML
  * would give (README "Settings" has the meaning and default of each). Not
- * here: `config`, `watchConfig` and `workers`, which belong to the command
- * line (a file to re-read, and processes to fork).
+ * here: `config`, `watchConfig`, `workers`, `user` and `group`, which
+ * belong to the command line (a file to re-read, processes to fork, the
+ * process's own identity to drop).
  */
 export interface LbOptions {
   mode?: 'l4' | 'l7';
@@ -118,7 +119,7 @@ export interface ConfigFromExtras {
   strategies?: readonly PickerFactory[];
 }
 
-const CLI_ONLY = ['config', 'watchConfig', 'workers'];
+const CLI_ONLY = ['config', 'watchConfig', 'workers', 'user', 'group'];
 
 /**
  * Validate `options` into a frozen Config. Throws a UsageError listing every

@@ -21,6 +21,7 @@ import {
 } from './parse.js';
 import type { Config, HashKey, HealthCheckSpec } from './types.js';
 import { parseCidr } from '../core/cidr.js';
+import { parseAccountName } from './identity.js';
 import { availableParallelism } from 'node:os';
 
 /** Where a value came from, for error messages: `--mode`, `LB_MODE`, or a YAML path. */
@@ -372,6 +373,16 @@ export const SETTINGS: readonly SettingDef[] = [
       if (s === 'auto') return availableParallelism();
       return int(1, 256)(s, w);
     },
+  },
+  {
+    key: 'user', group: 'Operations', flag: '--user', arg: 'NAME', env: 'LB_USER', defaultText: null,
+    help: 'once every listener is bound, switch lb4 (and its workers) to this user (name or uid; needs root)',
+    parse: (v, w) => parseAccountName(str(v, w), w),
+  },
+  {
+    key: 'group', group: 'Operations', flag: '--group', arg: 'NAME', env: 'LB_GROUP', defaultText: null,
+    help: "and to this group (name or gid; default: the --user's own group)",
+    parse: (v, w) => parseAccountName(str(v, w), w),
   },
   // ---- TLS, SNI and the PROXY protocol (README "TLS, SNI and the PROXY protocol") ----
   { key: 'acceptProxy', group: 'PROXY protocol & SNI', flag: '--accept-proxy', env: 'LB_ACCEPT_PROXY', defaultText: 'off', help: 'listeners require a PROXY protocol v1/v2 header (auto-detected) from --accept-proxy-from peers', parse: bool },

@@ -106,6 +106,10 @@ export interface Config {
   readonly watchConfig: boolean;
   /** Worker processes; 1 = no cluster (--workers; `auto` resolved to the core count). */
   readonly workers: number;
+  /** Switch to this user once every listener is bound (--user; name or uid), or null. */
+  readonly user: string | null;
+  /** Switch to this group (--group; name or gid), or null: the user's own group. */
+  readonly group: string | null;
   /** Every pool, the default one (`defaultPool`) included. */
   readonly pools: readonly PoolSpec[];
   readonly defaultPool: string;

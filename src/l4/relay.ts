@@ -33,6 +33,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Backend } from '../core/backend.js';
 import type { Tunnel, TunnelEnd } from './tunnel.js';
+import { nativeAddonPath } from './addon-path.js';
 
 interface NativeRelay {
   init(onEnd: (id: number, reason: number, errno: number, bytesIn: number, bytesOut: number) => void): Float64Array;
@@ -170,7 +171,7 @@ function loadAddon(): NativeRelay | null {
   }
   try {
     const require = createRequire(import.meta.url);
-    addon = require('../../build/Release/lb4_relay.node') as NativeRelay;
+    addon = require(nativeAddonPath()) as NativeRelay;
   } catch (err) {
     loadError = `not built (${(err as Error).message.split('\n')[0]})`;
   }

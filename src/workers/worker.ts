@@ -22,6 +22,8 @@ import type { Config } from '../config/types.js';
 import { createLoggers, type Loggers } from '../logger.js';
 import { LbError } from '../core/errors.js';
 import { buildStats } from '../admin/stats.js';
+import { resolveIdentity } from '../config/identity.js';
+import { cannotSwitch, runningAsFields, switchIdentity } from '../privileges.js';
 import { BACKEND_NOW, BACKEND_TOTALS, isToWorker, LISTENER_NOW, LISTENER_TOTALS, type AdminAction, type FromWorker, type HealthState, type WorkerSnapshot } from './protocol.js';
 
 function send(m: FromWorker): void {
@@ -86,6 +88,24 @@ function snapshot(lb: Balancer): WorkerSnapshot {
   };
 }
 
+/**
+ * Become --user/--group (the primary checked the names and that it runs as
+ * root). A worker restarted by an already switched primary is born as that
+ * user: nothing to do then. Returns why it failed, or null.
+ */
+function switchWorker(c: Config, loggers: Loggers): string | null {
+  try {
+    const id = resolveIdentity(c.user, c.group);
+    if (id === null) return null;
+    const why = cannotSwitch(id);
+    if (why !== null) return why;
+    loggers.log.info(runningAsFields(id, switchIdentity(id)), 'running as');
+    return null;
+  } catch (err) {
+    return `cannot switch to --user/--group: ${(err as Error).message}`;
+  }
+}
+
 /** Run this process as a worker; resolves with the exit code once it has stopped. */
 export function runWorker(): Promise<number> {
   return new Promise<number>((resolve) => {
@@ -131,6 +151,13 @@ export function runWorker(): Promise<number> {
             () => {
               if (m.tickets) b.tlsTerminator?.useSharedTicketKeys(Buffer.from(m.tickets));
               if (stopping) return;
+              // --user/--group: bound (and certificates read), so switch before saying so
+              const why = switchWorker(m.config, loggers!);
+              if (why !== null) {
+                send({ t: 'listen-error', message: why });
+                void b.shutdown().then(() => loggers!.flush()).then(() => resolve(1));
+                return;
+              }
               send({ t: 'listening', listeners: b.listeners.map((l) => ({ host: l.address.host, port: l.port, tls: l.tls })) });
             },
             (err: Error) => {

@@ -476,3 +476,16 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/** A free port below 1024 on 127.0.0.1 (only root may bind one), or null when 900..1023 are all taken. */
+export async function freePrivilegedPort(): Promise<number | null> {
+  for (let port = 1023; port >= 900; port--) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, HOST, () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  return null;
+}

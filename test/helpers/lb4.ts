@@ -41,6 +41,15 @@ export interface StartOptions {
   timeoutMs?: number;
   /** working directory; default the repository root */
   cwd?: string;
+  /** run as this uid/gid (the test runner must be root) */
+  uid?: number;
+  gid?: number;
+  /**
+   * false: without the test runner's coverage hooks (NODE_OPTIONS), which
+   * write to .tap/ at exit: a process that runs as (or switches to) another
+   * user cannot
+   */
+  coverage?: boolean;
 }
 
 export interface Lb4Process {
@@ -124,6 +133,12 @@ function tail(s: string, max = 4000): string {
   return s.length > max ? `...${s.slice(-max)}` : s;
 }
 
+/** `node bin/lb4 ...args`, or through `env -u NODE_OPTIONS` (same pid: env execs node) without coverage hooks. */
+function command(args: string[], coverage = true): [string, string[]] {
+  if (coverage) return [process.execPath, [LB4_BIN, ...args]];
+  return ['/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, LB4_BIN, ...args]];
+}
+
 /** Starts lb4 and resolves when it is ready (see the module doc). */
 export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Process> {
   const expectListeners = opts.expectListeners ?? defaultListeners(args, opts.env);
@@ -132,10 +147,13 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const cwd = opts.cwd ?? fileURLToPath(new URL('../..', import.meta.url));
 
-  const proc = spawn(process.execPath, [LB4_BIN, ...args], {
+  const [cmd, argv] = command(args, opts.coverage);
+  const proc = spawn(cmd, argv, {
     cwd,
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    uid: opts.uid,
+    gid: opts.gid,
   });
   register(proc);
 
@@ -353,6 +371,15 @@ export interface RunOptions {
   /** written to stdin, then stdin is closed */
   input?: string | Buffer;
   cwd?: string;
+  /** run as this uid/gid (the test runner must be root) */
+  uid?: number;
+  gid?: number;
+  /**
+   * false: without the test runner's coverage hooks (NODE_OPTIONS), which
+   * write to .tap/ at exit: a process that runs as (or switches to) another
+   * user cannot
+   */
+  coverage?: boolean;
 }
 
 export interface RunResult {
@@ -366,10 +393,13 @@ export interface RunResult {
 export function runLb4(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise<RunResult>((resolve, reject) => {
-    const proc = spawn(process.execPath, [LB4_BIN, ...args], {
+    const [cmd, argv] = command(args, opts.coverage);
+    const proc = spawn(cmd, argv, {
       cwd: opts.cwd ?? fileURLToPath(new URL('../..', import.meta.url)),
       env: childEnv(opts.env),
       stdio: ['pipe', 'pipe', 'pipe'],
+      uid: opts.uid,
+      gid: opts.gid,
     });
     register(proc);
     let stdout = '';

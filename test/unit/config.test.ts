@@ -289,7 +289,7 @@ t.test('an options object is read like a config file, its keys named alone', asy
 // LbOptions (the library's typed settings) has every setting of Config but
 // the command line's own, and nothing else: a new setting without its option
 // type fails `npm run typecheck` (part of make test) here.
-type NotAnOption = Exclude<keyof import('../../src/config/types.js').Config, keyof import('../../src/config/options.js').LbOptions | 'config' | 'watchConfig' | 'workers'>;
+type NotAnOption = Exclude<keyof import('../../src/config/types.js').Config, keyof import('../../src/config/options.js').LbOptions | 'config' | 'watchConfig' | 'workers' | 'user' | 'group'>;
 type NotASetting = Exclude<keyof import('../../src/config/options.js').LbOptions, keyof import('../../src/config/types.js').Config>;
 const everySettingIsAnOption: [NotAnOption] extends [never] ? true : NotAnOption = true;
 const everyOptionIsASetting: [NotASetting] extends [never] ? true : NotASetting = true;
