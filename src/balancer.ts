@@ -26,7 +26,7 @@ import type { ProbeResult } from './health/probes.js';
 import { formatHostPort } from './config/parse.js';
 import { PeekStage, type PeekHost } from './l4/peek-stage.js';
 import { TlsTerminator } from './l4/tls-server.js';
-import { OFFLOAD_IDLE_MS, relayAvailable, relayStats } from './l4/relay.js';
+import { OFFLOAD_IDLE_MS, relayAvailable, watchRelayFailure } from './l4/relay.js';
 import { MemoryReclaimer } from './reclaim.js';
 import { checkProxyHeader, clearUpstreamTlsCache, upstreamTlsOptions, type ClientFacts } from './l4/upstream.js';
 import type { ProbeTarget } from './health/probes.js';
@@ -61,6 +61,8 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
    * (src/l4/relay.ts), and give memory back after a spike (src/reclaim.ts).
    */
   private housekeepingTimer: NodeJS.Timeout | null = null;
+  /** Stops logging the native relay's failure (src/l4/relay.ts). */
+  private unwatchRelay: (() => void) | null = null;
   private readonly reclaimer = new MemoryReclaimer();
   /** PROXY header / ClientHello peeks between accept and dispatch (src/l4/peek-stage.ts). */
   private readonly peekStage = new PeekStage(this);
@@ -144,7 +146,7 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     this.health.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
-    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ relay: relayStats() }, 'l4 relay');
+    this.unwatchRelay = watchRelayFailure((message, errno) => this.loggers.log.error({ err: message, errno }, 'l4 relay failed'));
     if (this.config.backendTlsInsecure) this.loggers.log.warn({ setting: 'backendTlsInsecure' }, 'backend certificates are not verified (--backend-tls-insecure)');
   }
 
@@ -577,6 +579,7 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
       }
     }
     await this.admin?.close();
+    this.unwatchRelay?.();
     this.loggers.log.info('stopped');
   }
 }
