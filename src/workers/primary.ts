@@ -59,6 +59,7 @@ import type { CircuitState } from '../core/health.js';
 import { ListenError } from '../core/errors.js';
 import { AdminServer, sendJson } from '../admin/server.js';
 import { buildStats } from '../admin/stats.js';
+import type { RelayStats } from '../l4/relay.js';
 import { HealthChecker } from '../health/checker.js';
 import type { ProbeResult } from '../health/probes.js';
 import type { Listener } from '../l4/listener.js';
@@ -96,13 +97,16 @@ interface Retired {
   connections: number;
   backends: Map<string, { total: number; failures: number; bytesIn: number; bytesOut: number; lastUsed: number; responses: number[] }>;
   listeners: Array<{ accepted: number; rejected: number; tlsFailures: number; proxyErrors: number }>;
+  /** Tunnels the relays of exited workers carried, and pipes they refused. */
+  relayTotal: number;
+  relayPipesRefused: number;
 }
 
 const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 export class Primary extends Balancer {
   private readonly slots: Slot[] = [];
-  private readonly retired: Retired = { connections: 0, backends: new Map(), listeners: [] };
+  private readonly retired: Retired = { connections: 0, backends: new Map(), listeners: [], relayTotal: 0, relayPipesRefused: 0 };
   private reports: readonly ListenerReport[] | null = null;
   private ready = false;
   private stopping = false;
@@ -261,6 +265,8 @@ export class Primary extends Balancer {
     if (!s) return;
     const r = this.retired;
     r.connections += s.connections.total;
+    r.relayTotal += s.relay.total;
+    r.relayPipesRefused += s.relay.pipes_refused ?? 0;
     for (const b of s.backends) {
       let k = r.backends.get(b.name);
       if (!k) r.backends.set(b.name, (k = { total: 0, failures: 0, bytesIn: 0, bytesOut: 0, lastUsed: 0, responses: [0, 0, 0, 0, 0, 0] }));
@@ -421,10 +427,43 @@ export class Primary extends Balancer {
     }
   }
 
+  /**
+   * /stats `relay` with workers: the primary carries no tunnel and starts no
+   * relay; each worker runs its own. Their sums (`total` and `pipes_refused`
+   * keep what exited workers counted); `native` when any worker's relay
+   * carries tunnels, `js` with the first reason when none does. Each entry
+   * of `workers` has its own. `own`: the primary's view (what a worker
+   * would use; nothing started), shown until a worker has answered.
+   */
+  private relayDocument(own: RelayStats): RelayStats {
+    let tunnels = 0;
+    let total = this.retired.relayTotal;
+    let pipes = 0;
+    let refused = this.retired.relayPipesRefused;
+    let native = false;
+    let reason: string | undefined;
+    let seen = 0;
+    for (const slot of this.slots) {
+      const r = slot.last?.relay;
+      if (!r) continue;
+      seen++;
+      tunnels += r.tunnels;
+      total += r.total;
+      pipes += r.pipes ?? 0;
+      refused += r.pipes_refused ?? 0;
+      if (r.mode === 'native') native = true;
+      else reason ??= r.reason;
+    }
+    if (seen === 0) return { ...own, total };
+    return native ? { mode: 'native', tunnels, total, pipes, pipes_refused: refused } : { mode: 'js', tunnels: 0, total, reason: reason ?? own.reason ?? 'off' };
+  }
+
   /** The /stats document: the sums, plus one entry per worker. */
   private statsDocument(): Record<string, unknown> {
+    const doc = buildStats(this);
     return {
-      ...buildStats(this),
+      ...doc,
+      relay: this.relayDocument(doc.relay as RelayStats),
       workers: this.slots.map((s) => ({
         id: s.id,
         pid: s.pid,
@@ -433,6 +472,7 @@ export class Primary extends Balancer {
         restarts: s.restarts,
         connections: s.last?.connections ?? null,
         backends: s.last ? Object.fromEntries(s.last.backends.map((b) => [b.name, { active: b.active, total: b.total, circuit: b.circuit }])) : null,
+        relay: s.last?.relay ?? null,
       })),
     };
   }

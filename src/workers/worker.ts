@@ -22,6 +22,7 @@ import type { Config } from '../config/types.js';
 import { createLoggers, type Loggers } from '../logger.js';
 import { LbError } from '../core/errors.js';
 import { buildStats } from '../admin/stats.js';
+import { relayStats } from '../l4/relay.js';
 import { isToWorker, type AdminAction, type FromWorker, type HealthState, type WorkerSnapshot } from './protocol.js';
 
 function send(m: FromWorker): void {
@@ -75,6 +76,7 @@ function snapshot(lb: Balancer): WorkerSnapshot {
     connections: { active: lb.connectionsActive, total: lb.connectionsTotal },
     backends,
     listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures, proxyErrors: l.stats.proxyErrors })),
+    relay: relayStats(),
     stats: buildStats(lb),
   };
 }

@@ -98,6 +98,9 @@ function childEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv 
   }
   // No colours or pretty printing that would break JSON lines.
   env.NO_COLOR = '1';
+  // make test-native-asan: lb4 (not the test process) starts with libasan,
+  // so that it can load the sanitizer build of the relay (LB4_RELAY_ADDON)
+  if (process.env.LB4_TEST_LD_PRELOAD) env.LD_PRELOAD = process.env.LB4_TEST_LD_PRELOAD;
   return { ...env, ...extra };
 }
 
