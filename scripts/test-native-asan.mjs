@@ -59,7 +59,7 @@ const env = {
   UBSAN_OPTIONS: `print_stacktrace=1:halt_on_error=1:abort_on_error=1:log_path=${join(logs, 'ubsan')}`,
 };
 const started = Date.now();
-const tap = spawnSync('npx', ['tap', '--disable-coverage', '--jobs=1', ...files], { cwd: root, env, stdio: 'inherit' });
+const tap = spawnSync('npx', ['tap', '--disable-coverage', '--jobs=2', ...files], { cwd: root, env, stdio: 'inherit' });
 
 const relayFrame = /lb4_relay\.node|native\/relay-[a-z]+\.c/;
 const runtimeFrame = /libsanitizer|\/libasan\.so|\/libubsan\.so|\/libc\.so|\/libstdc\+\+\.so|\/ld-linux/;
