@@ -37,7 +37,10 @@
 
 typedef struct {
   relay_t *relay;
-  double *counters; /* mmap'd; unmapped by the ArrayBuffer's finalizer */
+  /* The live byte counts: mmap'd, owned by an external ArrayBuffer (unmapped
+   * by its finalizer), which counters_ref keeps alive until stop(): the
+   * relay thread writes there whatever JavaScript holds. */
+  napi_ref counters_ref;
   napi_threadsafe_function tsfn;
   napi_ref on_end, on_fail;
   int fail_reported;
@@ -46,6 +49,18 @@ typedef struct {
 } addon_t;
 
 #define COUNTERS_BYTES ((size_t)RELAY_MAX_SLOTS * 2 * sizeof(double))
+
+/* A napi call that can only fail on a broken environment (bad arguments, V8 out of memory) failed. */
+static void fatal(const char *what) {
+  napi_fatal_error("lb4 relay", NAPI_AUTO_LENGTH, what, NAPI_AUTO_LENGTH);
+}
+
+/* Throw an Error (or a TypeError) with a code. An exception already pending stays the one thrown. */
+static napi_value throw_as(napi_env env, int type_error, const char *code, const char *msg) {
+  napi_status st = type_error ? napi_throw_type_error(env, code, msg) : napi_throw_error(env, code, msg);
+  if (st != napi_ok && st != napi_pending_exception) fatal("cannot throw an exception");
+  return NULL;
+}
 
 /* Throws the pending error for a failed napi call (unless one is pending already) and returns NULL. */
 static napi_value napi_fail(napi_env env, const char *what) {
@@ -57,8 +72,7 @@ static napi_value napi_fail(napi_env env, const char *what) {
     snprintf(msg, sizeof msg, "lb4 relay: %s: %s", what, info->error_message);
   else
     snprintf(msg, sizeof msg, "lb4 relay: %s failed", what);
-  napi_throw_error(env, "LB_ERR_RELAY", msg);
-  return NULL;
+  return throw_as(env, 0, "LB_ERR_RELAY", msg);
 }
 
 #define NAPI_OK(env, call, what)                    \
@@ -67,15 +81,13 @@ static napi_value napi_fail(napi_env env, const char *what) {
   } while (0)
 
 static napi_value throw_arg(napi_env env, const char *msg) {
-  napi_throw_type_error(env, "LB_ERR_RELAY_ARG", msg);
-  return NULL;
+  return throw_as(env, 1, "LB_ERR_RELAY_ARG", msg);
 }
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[200];
   snprintf(msg, sizeof msg, "lb4 relay: %s: %s", what, strerror(err));
-  napi_throw_error(env, "LB_ERR_RELAY", msg);
-  return NULL;
+  return throw_as(env, 0, "LB_ERR_RELAY", msg);
 }
 
 /* The call's arguments: `min`..`max` of them, else a TypeError. Returns how many, or -1 (thrown). */
@@ -150,11 +162,6 @@ typedef struct {
   napi_env env;
   napi_value cb, undef;
 } report_ctx_t;
-
-/* A napi call that can only fail on a broken environment (bad arguments, V8 out of memory) failed while reports were due. */
-static void fatal(const char *what) {
-  napi_fatal_error("lb4 relay", NAPI_AUTO_LENGTH, what, NAPI_AUTO_LENGTH);
-}
 
 /* An exception thrown by a callback: let Node report it as uncaught, and go on with the next report. */
 static void rethrow_uncaught(napi_env env) {
@@ -245,10 +252,7 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   if (get_function(env, argv[0], "onEnd") < 0 || get_function(env, argv[1], "onFail") < 0) return NULL;
   addon_t *a = instance(env);
   if (!a) return NULL;
-  if (a->relay || a->stopped) {
-    napi_throw_error(env, "LB_ERR_RELAY", a->stopped ? "lb4 relay: stopped for good" : "lb4 relay: already started");
-    return NULL;
-  }
+  if (a->relay || a->stopped) return throw_as(env, 0, "LB_ERR_RELAY", a->stopped ? "lb4 relay: stopped for good" : "lb4 relay: already started");
   double pipe_size = 0;
   napi_valuetype t = napi_undefined;
   napi_value opts = NULL;
@@ -276,6 +280,9 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
     return napi_fail(env, "napi_create_external_arraybuffer");
   }
   NAPI_OK(env, napi_create_typedarray(env, napi_float64_array, (size_t)RELAY_MAX_SLOTS * 2, ab, 0, &arr), "napi_create_typedarray");
+  if (a->counters_ref) NAPI_OK(env, napi_delete_reference(env, a->counters_ref), "napi_delete_reference");
+  a->counters_ref = NULL;
+  NAPI_OK(env, napi_create_reference(env, ab, 1, &a->counters_ref), "napi_create_reference");
 
   napi_value name;
   NAPI_OK(env, napi_create_string_utf8(env, "lb4-relay", NAPI_AUTO_LENGTH, &name), "napi_create_string_utf8");
@@ -289,7 +296,6 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
     NAPI_OK(env, napi_add_env_cleanup_hook(env, env_cleanup, a), "napi_add_env_cleanup_hook");
     a->hook_added = 1;
   }
-  a->counters = mem;
   relay_opts_t o = { mem, (uint32_t)pipe_size, notify, a };
   int err = relay_start(&a->relay, &o);
   if (err) return throw_errno(env, "cannot start the relay thread", err);
@@ -367,6 +373,11 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
     /* Reports still queued were freed by relay_stop; nothing calls into JavaScript any more. */
     NAPI_OK(env, napi_release_threadsafe_function(a->tsfn, napi_tsfn_abort), "napi_release_threadsafe_function");
   }
+  if (a->counters_ref) {
+    /* the relay thread is gone: the counts may go with the last JavaScript reference */
+    NAPI_OK(env, napi_delete_reference(env, a->counters_ref), "napi_delete_reference");
+    a->counters_ref = NULL;
+  }
   return NULL;
 }
 
@@ -414,10 +425,7 @@ static napi_value js_raise_nofile(napi_env env, napi_callback_info info) {
 
 static napi_value init_module(napi_env env, napi_value exports) {
   addon_t *a = calloc(1, sizeof *a);
-  if (!a) {
-    napi_throw_error(env, "LB_ERR_RELAY", "lb4 relay: out of memory");
-    return NULL;
-  }
+  if (!a) return throw_as(env, 0, "LB_ERR_RELAY", "lb4 relay: out of memory");
   if (napi_set_instance_data(env, a, free_instance, NULL) != napi_ok) {
     free(a);
     return napi_fail(env, "napi_set_instance_data");
