@@ -220,11 +220,6 @@ export function configureRelay(env: NodeJS.ProcessEnv): string | null {
   return null;
 }
 
-/** Use the JavaScript tunnel for every connection (what LB4_RELAY=js does). Call before the first connection. */
-export function disableNativeRelay(): void {
-  disabled = true;
-}
-
 /** Call `listener` (message, errno) if the relay thread stops; returns the function that stops listening. */
 export function watchRelayFailure(listener: (message: string, errno: number) => void): () => void {
   failureListeners.add(listener);
