@@ -37,7 +37,7 @@ export interface StartOptions {
   expectListeners?: number;
   /** wait for `admin listening`; default: true when `--admin` (or LB_ADMIN) is given */
   expectAdmin?: boolean;
-  /** how long start-up may take; default 10 s */
+  /** how long start-up may take; default 10 s (30 s in make test-native-asan) */
   timeoutMs?: number;
   /** working directory; default the repository root */
   cwd?: string;
@@ -132,7 +132,8 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
   const expectListeners = opts.expectListeners ?? defaultListeners(args, opts.env);
   const expectAdmin =
     opts.expectAdmin ?? (flagValues(args, '--admin').length > 0 || Boolean(opts.env?.LB_ADMIN));
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  // an lb4 running under AddressSanitizer (make test-native-asan) starts about twice as slowly
+  const timeoutMs = opts.timeoutMs ?? (process.env.LB4_TEST_LD_PRELOAD ? 30_000 : 10_000);
   const cwd = opts.cwd ?? fileURLToPath(new URL('../..', import.meta.url));
 
   const proc = spawn(process.execPath, [LB4_BIN, ...args], {
