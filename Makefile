@@ -3,8 +3,10 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 RELAY := build/Release/lb4_relay.node
+RELAY_ASAN := build-asan/lb4_relay.node
+RELAY_SRC := native/relay-engine.c native/relay-engine.h native/relay-addon.c
 
-.PHONY: all build native test typecheck lint-deps demo certs perf bench bench-deps bench-pick soak clean
+.PHONY: all build native native-asan test test-native-asan typecheck lint-deps demo certs perf bench bench-deps bench-pick soak clean
 
 all: build
 
@@ -15,14 +17,27 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 build: $(NODE_MODULES_STAMP) $(RELAY)
 	npm run --silent build
 
-# The optional native relay (native/relay.c). npm ci builds it; this rebuilds
-# it when its source changes. A machine that cannot build it (no compiler,
-# not Linux) gets one warning line and runs every tunnel in JavaScript.
-$(RELAY): native/relay.c binding.gyp
+# The optional native relay (native/relay-engine.c + its binding
+# native/relay-addon.c). npm ci builds it; this rebuilds it when its source
+# changes. A machine that cannot build it (no compiler, not Linux) gets one
+# warning line and runs every tunnel in JavaScript.
+$(RELAY): $(RELAY_SRC) binding.gyp
 	@npm run --silent build:native || true
 
 native:
 	npm run --silent build:native
+
+# The relay built with AddressSanitizer + UBSan, in build-asan/ (build/ is
+# left alone), and the relay's tests run against it: every lb4 of the run
+# loads it (LB4_RELAY_ADDON) with libasan preloaded; an ASan/UBSan report,
+# or a leak from the relay, fails the run (scripts/test-native-asan.mjs).
+$(RELAY_ASAN): $(RELAY_SRC) scripts/build-native.mjs
+	node scripts/build-native.mjs --asan
+
+native-asan: $(RELAY_ASAN)
+
+test-native-asan: build $(RELAY_ASAN)
+	node scripts/test-native-asan.mjs
 
 typecheck: $(NODE_MODULES_STAMP)
 	npm run --silent typecheck
@@ -72,4 +87,4 @@ soak:
 	@bash -c 'ulimit -n 65536 2>/dev/null; node perf/soak.mjs'
 
 clean:
-	rm -rf dist build .tap coverage perf/out
+	rm -rf dist build build-asan .tap coverage perf/out

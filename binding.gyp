@@ -2,8 +2,9 @@
   "targets": [
     {
       "target_name": "lb4_relay",
-      "sources": ["native/relay.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "sources": ["native/relay-engine.c", "native/relay-addon.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],
+      "cflags!": ["-Wno-unused-parameter"],
       "libraries": ["-lpthread"]
     }
   ]

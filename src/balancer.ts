@@ -24,7 +24,7 @@ import type { Pool } from './core/pool.js';
 import { Listener } from './l4/listener.js';
 import { L4Exchange } from './l4/exchange.js';
 import { TlsTerminator } from './l4/tls-server.js';
-import { OFFLOAD_IDLE_MS, relayStats } from './l4/relay.js';
+import { OFFLOAD_IDLE_MS, relayStats, watchRelayFailure } from './l4/relay.js';
 import { UpstreamOptions } from './l4/upstream.js';
 import { L7Context } from './l7/context.js';
 import { HttpExchange } from './l7/exchange.js';
@@ -94,6 +94,8 @@ export class Balancer implements AdminSource {
    * (src/l4/relay.ts), and give memory back after a spike (src/reclaim.ts).
    */
   private housekeepingTimer: NodeJS.Timeout | null = null;
+  /** Stops logging the native relay's failure (src/l4/relay.ts). */
+  private unwatchRelay: (() => void) | null = null;
   private readonly reclaimer = new MemoryReclaimer();
   private readonly activeChecks: boolean;
   private readonly findStrategy: StrategyLookup;
@@ -290,7 +292,7 @@ export class Balancer implements AdminSource {
     this.checker?.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
-    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ relay: relayStats() }, 'l4 relay');
+    this.unwatchRelay = watchRelayFailure((message, errno) => this.loggers.log.error({ err: message, errno }, 'l4 relay failed'));
     if (this.config.backendTlsInsecure) this.loggers.log.warn({ setting: 'backendTlsInsecure' }, 'backend certificates are not verified (--backend-tls-insecure)');
   }
 
@@ -376,6 +378,7 @@ export class Balancer implements AdminSource {
       }
     }
     await this.admin?.close();
+    this.unwatchRelay?.();
     this.loggers.log.info('stopped');
   }
 }

@@ -17,7 +17,7 @@ import cluster from 'node:cluster';
 import { Primary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 import type { Loggers } from './logger.js';
-import { disableNativeRelay } from './l4/relay.js';
+import { configureRelay, raiseFdLimit, relayPlan } from './l4/relay.js';
 import { resolveIdentity, type Identity } from './config/identity.js';
 import { cannotSwitch, runningAsFields, switchIdentity } from './privileges.js';
 
@@ -108,10 +108,11 @@ function runCheck(argv: string[]): never {
 
 /** Entry point used by bin/lb4. */
 export async function main(argv: string[]): Promise<void> {
-  // LB4_RELAY=js: every L4 tunnel in JavaScript, none on the native relay
-  // (src/l4/relay.ts). A process switch rather than a setting: it changes
-  // how bytes move, not what lb4 does, and it applies to --workers children.
-  if (process.env.LB4_RELAY === 'js') disableNativeRelay();
+  // LB4_RELAY=js, LB4_RELAY_ADDON, LB4_RELAY_PIPE_SIZE (src/l4/relay.ts).
+  // Process switches rather than settings: they change how bytes move, not
+  // what lb4 does, and they apply to --workers children.
+  const relayProblem = configureRelay(process.env);
+  if (relayProblem !== null) usageFail(relayProblem);
   // a --workers child: its settings come from the primary over IPC
   if (cluster.isWorker) process.exit(await runWorker());
   if (argv[0] === 'check') runCheck(argv.slice(1));
@@ -199,6 +200,12 @@ export async function main(argv: string[]): Promise<void> {
   process.on('uncaughtException', (err) => log.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection'));
 
+  // Up to the hard limit before anything opens (workers inherit it); then
+  // say what this process runs with, and what carries L4 tunnels.
+  const fds = raiseFdLimit();
+  if (fds !== null) log.info({ soft: fds.soft, hard: fds.hard }, 'file descriptor limit');
+  else log.warn('file descriptor limit unknown (no addon, no /proc/self/limits)');
+  log.info({ ...relayPlan(config.mode), ...(config.workers > 1 ? { workers: config.workers } : {}) }, 'l4 relay');
   try {
     await lb.start();
   } catch (err) {

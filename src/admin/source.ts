@@ -28,13 +28,17 @@ export interface ConnectionCounters {
   readonly maxRate: number;
 }
 
-/** How L4 tunnels move bytes (the /stats `relay` object). */
+/** How L4 tunnels move bytes (the /stats `relay` object; src/l4/relay.ts RelayStats has the same shape). */
 export interface RelayReport {
   readonly mode: 'native' | 'js';
+  /** Tunnels on the native relay now, and handed over since start. */
   readonly tunnels: number;
   readonly total: number;
+  /** Native: directions on splice(2) now, and pipes given up because the kernel gave less than 64 KiB. */
+  readonly pipes?: number;
+  readonly pipes_refused?: number;
+  /** js: why. */
   readonly reason?: string;
-  readonly [extra: string]: unknown;
 }
 
 export interface AdminSource {

@@ -1,8 +1,9 @@
 /**
- * The native relay (native/relay.c) seen from TypeScript: an L4 tunnel whose
- * client and backend are both plain TCP sockets can move its bytes on the
- * relay's epoll thread instead of through two net.Socket streams (why: the
- * module comment of native/relay.c; numbers in perf/CHANGELOG.md).
+ * The native relay (native/relay-engine.c, bound by native/relay-addon.c)
+ * seen from TypeScript: an L4 tunnel whose client and backend are both plain
+ * TCP sockets can move its bytes on the relay's epoll thread instead of
+ * through two net.Socket streams (why: the module comment of
+ * native/relay-engine.c; numbers in perf/CHANGELOG.md).
  *
  * When: every tunnel starts as a JavaScript Tunnel, and is handed over once
  * it has proved worth it: at OFFLOAD_CHUNKS chunks (a keep-alive connection,
@@ -12,9 +13,18 @@
  * costs more than it saves there).
  *
  * The relay is used when the addon was built (`npm ci` builds it on Linux,
- * build/Release/lb4_relay.node) and not turned off (LB4_RELAY=js, read by
- * the CLI). A RelayTunnel keeps the Tunnel's contract: the same end reasons,
- * byte counts on the session and the backend, and destroy() for the drain.
+ * build/Release/lb4_relay.node; LB4_RELAY_ADDON names another build, such
+ * as the sanitizer build of `make native-asan`) and not turned off
+ * (LB4_RELAY=js). The CLI reads these (configureRelay). The relay thread
+ * starts with the first L4 tunnel, never in a `--workers` primary (which
+ * carries none) and never for /stats alone. A RelayTunnel keeps the
+ * Tunnel's contract: the same end reasons, byte counts on the session and
+ * the backend, and destroy() for the drain.
+ *
+ * Should the relay thread ever stop (its epoll set failing), its tunnels end
+ * (reset both sides, reason `shutdown`), the failure is logged at error
+ * (`"msg":"l4 relay failed"`, through watchRelayFailure) and new tunnels stay
+ * in JavaScript; /stats then says `mode: "js"` and why.
  *
  * The hand-over is one synchronous block, so that no read can come in
  * between, and only happens when Node holds nothing of the tunnel's bytes
@@ -30,20 +40,45 @@ export const OFFLOAD_CHUNKS = 16;
 export const OFFLOAD_IDLE_MS = 1000;
 
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Backend } from '../core/backend.js';
 import type { Tunnel, TunnelEnd } from './tunnel.js';
 import { nativeAddonPath } from './addon-path.js';
 
-interface NativeRelay {
-  init(onEnd: (id: number, reason: number, errno: number, bytesIn: number, bytesOut: number) => void): Float64Array;
-  adopt(clientFd: number, backendFd: number, idleMs: number, idleSoFarMs: number): number;
-  close(id: number, reason: number): void;
-  trim(): boolean;
+interface NativeStats {
+  live: number;
+  highSlot: number;
+  pipes: number;
+  pipesOpened: number;
+  pipesRefused: number;
+  failed: number;
 }
 
-/** The relay's end codes, by number (native/relay.c, enum END_*). */
-const REASONS: readonly TunnelEnd[] = ['client-close', 'backend-close', 'client-error', 'backend-error', 'idle-timeout', 'shutdown'];
+interface NativeRelay {
+  /** The end reasons' names in the engine's order (native/relay-engine.h, RELAY_END_LIST). */
+  readonly reasons: readonly string[];
+  init(
+    onEnd: (id: number, reason: number, errno: number, bytesIn: number, bytesOut: number) => void,
+    onFail: (errno: number, message: string) => void,
+    options?: { pipeSize?: number },
+  ): Float64Array;
+  adopt(clientFd: number, backendFd: number, idleMs: number, idleSoFarMs: number): number;
+  close(id: number, reason: number): void;
+  stats(): NativeStats;
+  stop(): void;
+  trim(): boolean;
+  raiseNofile(): { soft: number; hard: number };
+}
+
+/**
+ * The relay's end codes, by number: the order of RELAY_END_LIST in
+ * native/relay-engine.h. The addon exports its list (`reasons`); a
+ * different one (a stale build) is refused at load, and
+ * test/unit/relay-addon.test.ts compares the two.
+ */
+export const REASONS: readonly TunnelEnd[] = ['client-close', 'backend-close', 'client-error', 'backend-error', 'idle-timeout', 'shutdown'];
 const SLOT_MASK = (1 << 17) - 1;
 
 export interface RelayOwner {
@@ -125,12 +160,14 @@ class RelayHost {
   /** Tunnels on the relay now, and handed over since start. */
   live = 0;
   total = 0;
+  /** Why the relay thread stopped, once it did (new tunnels then stay in JavaScript). */
+  failed: string | null = null;
   /** Live tunnels by slot. */
   private readonly tunnels: (RelayTunnel | undefined)[] = [];
 
-  constructor(native: NativeRelay) {
+  constructor(native: NativeRelay, pipeSize: number) {
     this.native = native;
-    this.counters = native.init(this.onEnd.bind(this));
+    this.counters = native.init(this.onEnd.bind(this), this.onFail.bind(this), pipeSize > 0 ? { pipeSize } : {});
   }
 
   register(t: RelayTunnel): void {
@@ -147,14 +184,47 @@ class RelayHost {
     this.live--;
     t.ended(reason, errno, bytesIn, bytesOut);
   }
+
+  /** The relay thread stopped (its tunnels were reported just before). */
+  private onFail(errno: number, message: string): void {
+    this.failed = message;
+    for (const listener of failureListeners) listener(message, errno);
+  }
 }
 
 let host: RelayHost | null | undefined;
 let disabled = false;
+let addonPath: string | null = null;
+let pipeSize = 0;
+const failureListeners = new Set<(message: string, errno: number) => void>();
 
-/** Use the JavaScript tunnel for every connection (LB4_RELAY=js). Call before the first connection. */
-export function disableNativeRelay(): void {
-  disabled = true;
+/**
+ * Read the relay's process switches from the environment (the CLI passes
+ * process.env; they apply to `--workers` children too, which inherit it):
+ * - LB4_RELAY=js: every L4 tunnel in JavaScript, none on the native relay;
+ * - LB4_RELAY_ADDON=FILE: load this build of the addon instead of
+ *   build/Release/lb4_relay.node (the sanitizer build: make test-native-asan);
+ * - LB4_RELAY_PIPE_SIZE=BYTES: the splice pipe size to ask for (default
+ *   262144); a pipe the kernel gives smaller than 64 KiB is not used, so a
+ *   value below that keeps every direction copying.
+ * Returns a problem to report (exit 2), or null. Call before the first connection.
+ */
+export function configureRelay(env: NodeJS.ProcessEnv): string | null {
+  if (env.LB4_RELAY === 'js') disabled = true;
+  const file = env.LB4_RELAY_ADDON;
+  if (file !== undefined && file !== '') addonPath = isAbsolute(file) ? file : resolve(file);
+  const size = env.LB4_RELAY_PIPE_SIZE;
+  if (size !== undefined && size !== '') {
+    if (!/^\d+$/.test(size) || Number(size) < 1 || Number(size) > 1 << 30) return `LB4_RELAY_PIPE_SIZE: expected a number of bytes from 1 to ${1 << 30}, got ${JSON.stringify(size)}`;
+    pipeSize = Number(size);
+  }
+  return null;
+}
+
+/** Call `listener` (message, errno) if the relay thread stops; returns the function that stops listening. */
+export function watchRelayFailure(listener: (message: string, errno: number) => void): () => void {
+  failureListeners.add(listener);
+  return () => failureListeners.delete(listener);
 }
 
 let addon: NativeRelay | null | undefined;
@@ -169,29 +239,105 @@ function loadAddon(): NativeRelay | null {
     loadError = `not available on ${process.platform}`;
     return null;
   }
+  let native: NativeRelay;
   try {
     const require = createRequire(import.meta.url);
-    addon = require(nativeAddonPath()) as NativeRelay;
+    native = require(addonPath ?? nativeAddonPath()) as NativeRelay;
   } catch (err) {
-    loadError = `not built (${(err as Error).message.split('\n')[0]})`;
+    loadError = `${addonPath === null ? 'not built' : `cannot load ${addonPath}`} (${(err as Error).message.split('\n')[0]})`;
+    return null;
   }
+  const names = Array.isArray(native.reasons) ? native.reasons : [];
+  if (names.length !== REASONS.length || names.some((n, i) => n !== REASONS[i])) {
+    loadError = `the addon's end reasons (${names.join(', ')}) are not this build's: rebuild it (make native)`;
+    return null;
+  }
+  addon = native;
   return addon;
 }
 
+/** Why tunnels stay in JavaScript in this process, or null when the native relay carries them. */
+function whyNot(): string | null {
+  if (disabled) return 'turned off (LB4_RELAY=js)';
+  if (host) return host.failed === null ? null : `failed: ${host.failed}`;
+  return loadAddon() === null ? (loadError ?? 'off') : null;
+}
+
+/** The relay, started on first use (the first L4 tunnel); null where tunnels stay in JavaScript. */
 function getHost(): RelayHost | null {
-  if (host !== undefined) return host;
+  if (host !== undefined) return host !== null && host.failed === null ? host : null;
   host = null;
   if (disabled) return null;
   const native = loadAddon();
-  if (native !== null) host = new RelayHost(native);
+  if (native === null) return null;
+  try {
+    host = new RelayHost(native, pipeSize);
+  } catch (err) {
+    loadError = (err as Error).message;
+    return null;
+  }
+  // Stop and join the relay thread and free its memory on the way out
+  // (process.exit included), so nothing runs while the process tears down
+  // and a leak checker sees everything freed.
+  process.once('exit', () => native.stop());
   return host;
 }
 
+/** /stats `relay`: what carries L4 tunnels here, and the relay's counters. Never starts the relay. */
+export interface RelayStats {
+  mode: 'native' | 'js';
+  /** Tunnels on the relay now, and handed over since start. */
+  tunnels: number;
+  total: number;
+  /** Native: directions on splice(2) now, and pipes given up because the kernel gave less than 64 KiB. */
+  pipes?: number;
+  pipes_refused?: number;
+  /** js: why. */
+  reason?: string;
+}
+
 /** For /stats: how tunnels move bytes, and how many the relay carries now and has carried. */
-export function relayStats(): { mode: 'native' | 'js'; tunnels: number; total: number; reason?: string } {
-  const h = getHost();
-  if (h === null) return { mode: 'js', tunnels: 0, total: 0, reason: disabled ? 'turned off (LB4_RELAY=js)' : (loadError ?? 'off') };
-  return { mode: 'native', tunnels: h.live, total: h.total };
+export function relayStats(): RelayStats {
+  const why = whyNot();
+  if (why !== null) return { mode: 'js', tunnels: 0, total: host?.total ?? 0, reason: why };
+  if (!host) return { mode: 'native', tunnels: 0, total: 0, pipes: 0, pipes_refused: 0 };
+  const st = host.native.stats();
+  return { mode: 'native', tunnels: host.live, total: host.total, pipes: st.pipes, pipes_refused: st.pipesRefused };
+}
+
+/**
+ * The start-up line `"msg":"l4 relay"`: which relay carries L4 tunnels
+ * (`native`, or `js` with the reason). Loads the addon; starts nothing.
+ */
+export function relayPlan(mode: 'l4' | 'l7'): { mode: 'native' | 'js'; reason?: string } {
+  if (mode === 'l7') return { mode: 'js', reason: 'not used with --mode l7 (the relay carries L4 tunnels)' };
+  const why = whyNot();
+  return why === null ? { mode: 'native' } : { mode: 'js', reason: why };
+}
+
+/**
+ * Raise the soft RLIMIT_NOFILE to the hard limit where it can (through the
+ * addon; Node itself usually did at start-up) and say what the process
+ * runs with. Without the addon, the limits read from /proc/self/limits;
+ * null when neither is possible. -1: unlimited.
+ */
+export function raiseFdLimit(): { soft: number; hard: number } | null {
+  const native = process.platform === 'linux' ? loadAddon() : null;
+  if (native !== null) {
+    try {
+      return native.raiseNofile();
+    } catch {
+      // fall through to reading the limits
+    }
+  }
+  try {
+    const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!m) return null;
+    const n = (v: string): number => (v === 'unlimited' ? -1 : Number(v));
+    return { soft: n(m[1]!), hard: n(m[2]!) };
+  } catch {
+    return null;
+  }
 }
 
 interface HandleLike {

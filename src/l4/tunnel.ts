@@ -12,7 +12,10 @@
  * - Idle timeout on the backend socket alone: Node refreshes a socket's
  *   timeout on reads and on writes, and every byte of either direction is
  *   either read from or written to the backend socket.
- * - A reset or error on one side destroys the other; nothing throws.
+ * - A reset or error on one side closes the other with a reset too (TCP RST:
+ *   resetAndDestroy(), on the TCP socket under TLS), never a clean FIN that
+ *   would pass a broken stream off as complete; nothing throws. A clean
+ *   close, the idle timeout and the drain close with a FIN as before.
  *
  * Handlers are bound once per tunnel (no closures per chunk); the per-chunk
  * work is one write and two additions.
@@ -182,12 +185,12 @@ export class Tunnel implements Exchange {
 
   private onClientError(): void {
     if (this.reason === null) this.reason = 'client-error';
-    this.upstream.destroy();
+    resetSocket(this.upstream);
   }
 
   private onUpstreamError(): void {
     if (this.reason === null) this.reason = 'backend-error';
-    this.client.destroy();
+    resetSocket(this.client);
   }
 
   private onClientClose(): void {
@@ -233,4 +236,23 @@ export class Tunnel implements Exchange {
     this.done = true;
     this.owner.onTunnelEnd(this, this.reason ?? 'client-close');
   }
+}
+
+interface ResettableHandle {
+  reset?: unknown;
+}
+
+/**
+ * Close `s` with a TCP reset (RST) instead of a FIN, so that the peer learns
+ * the stream broke (it reads ECONNRESET), as it would without lb4 in
+ * between. A TLS socket is reset through the TCP socket under it
+ * (`_parent`: the socket a TLSSocket wraps, on both lb4's sides). Anything
+ * that has no TCP handle (already closed) is destroyed as usual.
+ */
+export function resetSocket(s: Socket): void {
+  if (s.destroyed) return;
+  const raw = (s as unknown as { _parent?: Socket | null })._parent ?? s;
+  const h = (raw as unknown as { _handle?: ResettableHandle | null })._handle;
+  if (!raw.destroyed && h && typeof h.reset === 'function') raw.resetAndDestroy();
+  s.destroy();
 }

@@ -59,6 +59,7 @@ import type { CircuitState } from '../core/health.js';
 import { ListenError } from '../core/errors.js';
 import { AdminServer, sendJson } from '../admin/server.js';
 import { buildStats } from '../admin/stats.js';
+import type { RelayStats } from '../l4/relay.js';
 import { HealthChecker } from '../health/checker.js';
 import type { ProbeResult } from '../health/probes.js';
 import type { Listener } from '../l4/listener.js';
@@ -99,6 +100,9 @@ interface Retired {
   backends: Map<string, { totals: number[]; lastUsed: number; responses: number[] }>;
   /** By listener index: LISTENER_TOTALS values. */
   listeners: number[][];
+  /** Tunnels the relays of exited workers carried, and pipes they refused. */
+  relayTotal: number;
+  relayPipesRefused: number;
 }
 
 /** a[i] += b[i] for every i of b. */
@@ -110,7 +114,7 @@ const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, 
 
 export class Primary extends Balancer {
   private readonly slots: Slot[] = [];
-  private readonly retired: Retired = { connections: 0, ends: [], backends: new Map(), listeners: [] };
+  private readonly retired: Retired = { connections: 0, ends: [], backends: new Map(), listeners: [], relayTotal: 0, relayPipesRefused: 0 };
   private reports: readonly ListenerReport[] | null = null;
   private ready = false;
   private stopping = false;
@@ -272,6 +276,8 @@ export class Primary extends Balancer {
     const r = this.retired;
     r.connections += s.connections.total;
     s.ends.forEach((v, i) => (r.ends[i] = (r.ends[i] ?? 0) + v));
+    r.relayTotal += s.relay.total;
+    r.relayPipesRefused += s.relay.pipes_refused ?? 0;
     for (const b of s.backends) {
       let k = r.backends.get(b.name);
       if (!k) r.backends.set(b.name, (k = { totals: [], lastUsed: 0, responses: [] }));
@@ -424,6 +430,38 @@ export class Primary extends Balancer {
     }
   }
 
+  /**
+   * /stats `relay` with workers: the primary carries no tunnel and starts no
+   * relay; each worker runs its own. Their sums (`total` and `pipes_refused`
+   * keep what exited workers counted); `native` when any worker's relay
+   * carries tunnels, `js` with the first reason when none does. Each entry
+   * of `workers` has its own. `own`: the primary's view (what a worker
+   * would use; nothing started), shown until a worker has answered.
+   */
+  override relayReport(): RelayStats {
+    const own = super.relayReport();
+    let tunnels = 0;
+    let total = this.retired.relayTotal;
+    let pipes = 0;
+    let refused = this.retired.relayPipesRefused;
+    let native = false;
+    let reason: string | undefined;
+    let seen = 0;
+    for (const slot of this.slots) {
+      const r = slot.last?.relay;
+      if (!r) continue;
+      seen++;
+      tunnels += r.tunnels;
+      total += r.total;
+      pipes += r.pipes ?? 0;
+      refused += r.pipes_refused ?? 0;
+      if (r.mode === 'native') native = true;
+      else reason ??= r.reason;
+    }
+    if (seen === 0) return { ...own, total };
+    return native ? { mode: 'native', tunnels, total, pipes, pipes_refused: refused } : { mode: 'js', tunnels: 0, total, reason: reason ?? own.reason ?? 'off' };
+  }
+
   /** The /stats document: the sums, plus one entry per worker. */
   private statsDocument(): Record<string, unknown> {
     return {
@@ -436,6 +474,7 @@ export class Primary extends Balancer {
         restarts: s.restarts,
         connections: s.last?.connections ?? null,
         backends: s.last ? Object.fromEntries(s.last.backends.map((b) => [b.name, { active: b.now[0], total: b.totals[0], circuit: b.circuit }])) : null,
+        relay: s.last?.relay ?? null,
       })),
     };
   }

@@ -26,6 +26,7 @@
  */
 import type { Config } from '../config/types.js';
 import type { CircuitState } from '../core/health.js';
+import type { RelayStats } from '../l4/relay.js';
 
 /** What the primary's active checks say about one backend. */
 export interface HealthState {
@@ -92,6 +93,8 @@ export interface WorkerSnapshot {
   readonly ends: readonly number[];
   readonly backends: readonly BackendCounters[];
   readonly listeners: readonly ListenerCounters[];
+  /** This worker's native relay (each worker runs its own; the primary none). */
+  readonly relay: RelayStats;
   readonly stats: Record<string, unknown>;
 }
 

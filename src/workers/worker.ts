@@ -25,6 +25,7 @@ import { buildStats } from '../admin/stats.js';
 import { resolveIdentity } from '../config/identity.js';
 import { cannotSwitch, runningAsFields, switchIdentity } from '../privileges.js';
 import { BACKEND_NOW, BACKEND_TOTALS, isToWorker, LISTENER_NOW, LISTENER_TOTALS, type AdminAction, type FromWorker, type HealthState, type WorkerSnapshot } from './protocol.js';
+import { relayStats } from '../l4/relay.js';
 
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
@@ -84,6 +85,7 @@ function snapshot(lb: Balancer): WorkerSnapshot {
     ends: Array.from(r.ends),
     backends,
     listeners: lb.listeners.map((l) => ({ totals: LISTENER_TOTALS.map((f) => l.stats[f]), now: LISTENER_NOW.map((f) => l.stats[f]) })),
+    relay: relayStats(),
     stats: buildStats(lb),
   };
 }

@@ -37,7 +37,7 @@ export interface StartOptions {
   expectListeners?: number;
   /** wait for `admin listening`; default: true when `--admin` (or LB_ADMIN) is given */
   expectAdmin?: boolean;
-  /** how long start-up may take; default 10 s */
+  /** how long start-up may take; default 10 s (30 s in make test-native-asan) */
   timeoutMs?: number;
   /** working directory; default the repository root */
   cwd?: string;
@@ -107,6 +107,9 @@ function childEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv 
   }
   // No colours or pretty printing that would break JSON lines.
   env.NO_COLOR = '1';
+  // make test-native-asan: lb4 (not the test process) starts with libasan,
+  // so that it can load the sanitizer build of the relay (LB4_RELAY_ADDON)
+  if (process.env.LB4_TEST_LD_PRELOAD) env.LD_PRELOAD = process.env.LB4_TEST_LD_PRELOAD;
   return { ...env, ...extra };
 }
 
@@ -144,7 +147,8 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
   const expectListeners = opts.expectListeners ?? defaultListeners(args, opts.env);
   const expectAdmin =
     opts.expectAdmin ?? (flagValues(args, '--admin').length > 0 || Boolean(opts.env?.LB_ADMIN));
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  // an lb4 running under AddressSanitizer (make test-native-asan) starts about twice as slowly
+  const timeoutMs = opts.timeoutMs ?? (process.env.LB4_TEST_LD_PRELOAD ? 30_000 : 10_000);
   const cwd = opts.cwd ?? fileURLToPath(new URL('../..', import.meta.url));
 
   const [cmd, argv] = command(args, opts.coverage);

@@ -3,9 +3,10 @@
  * (native/relay.c, the default where it was built) and the JavaScript
  * Tunnel (LB4_RELAY=js, and always for TLS). Each runs the same SPEC
  * section 6 cases end to end through bin/lb4: bytes unchanged both ways
- * with backpressure, half-close each way, the idle timeout, a backend reset,
- * live byte counts in /stats while the tunnel is open, and the drain
- * deadline at shutdown. A tunnel starts in JavaScript and is handed to the
+ * with backpressure, half-close each way, the idle timeout, a reset from
+ * either side passed on as a reset (ECONNRESET on the other side, not a
+ * clean end), live byte counts in /stats while the tunnel is open, and the
+ * drain deadline at shutdown. A tunnel starts in JavaScript and is handed to the
  * relay after 16 chunks or once it has been open a second, so each native
  * case waits for /stats to show the hand-over before the part under test.
  * The native half fails, not skips, when the addon is missing on Linux:
@@ -14,18 +15,24 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { echoBackend, sinkBackend } from '../../helpers/backends.js';
+import { makeCerts } from '../../helpers/certs.js';
+import { attachHelpers, tlsConnect } from '../../helpers/clients.js';
 import { getJson } from '../../helpers/admin.js';
 import { withLb4 } from '../../helpers/lb4.js';
 import { tracked, waitAccess, within } from '../../helpers/l4-e2e.js';
 import type { Lb4Process } from '../../helpers/lb4.js';
 
 const built = existsSync(new URL('../../../build/Release/lb4_relay.node', import.meta.url));
+// make test-native-asan (LB4_TEST_LD_PRELOAD set) runs the native half only:
+// the JavaScript tunnel never loads the addon under test.
+const sanitizerRun = Boolean(process.env.LB4_TEST_LD_PRELOAD);
 const modes: { name: string; env: Record<string, string>; relay: 'native' | 'js' }[] = [
   { name: 'native relay', env: {}, relay: 'native' },
-  { name: 'JavaScript tunnel', env: { LB4_RELAY: 'js' }, relay: 'js' },
+  ...(sanitizerRun ? [] : [{ name: 'JavaScript tunnel', env: { LB4_RELAY: 'js' }, relay: 'js' as const }]),
 ];
 
 async function relayOf(lb: Lb4Process): Promise<{ mode: string; tunnels: number; total: number; reason?: string }> {
@@ -171,7 +178,7 @@ for (const mode of modes) {
       await echo.waitForConnections(0);
     });
 
-    t.test('a backend reset closes the client; lb4 goes on', async (t) => {
+    t.test('a backend reset reaches the client as a reset; lb4 goes on', async (t) => {
       const server = net.createServer((s) => {
         s.on('error', () => {});
         s.once('data', () => s.resetAndDestroy());
@@ -186,7 +193,9 @@ for (const mode of modes) {
       const c = await tracked(t, lb.ports[0]!);
       await handedOver(lb, mode.relay, 1);
       c.write('boom');
-      await c.waitClose(5_000);
+      const closed = await c.waitClose(5_000);
+      t.equal(closed.error?.code, 'ECONNRESET', 'the client got a reset (ECONNRESET), not a clean end');
+      t.notOk(c.readEnded, 'no FIN before it');
       const [l] = await waitAccess(lb, 1);
       t.equal(l!.backend, 'rst');
       t.equal(l!.end, 'backend-error');
@@ -195,6 +204,33 @@ for (const mode of modes) {
       t.equal((await d.readBytes(10)).toString(), 'still here', 'the next client is served');
       d.end();
       await d.waitClose();
+    });
+
+    t.test('a client reset reaches the backend as a reset', async (t) => {
+      const seen: Array<Promise<string>> = [];
+      const server = net.createServer((s) => {
+        seen.push(
+          new Promise<string>((resolve) => {
+            s.on('data', (d: Buffer) => s.write(d));
+            s.once('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
+            s.once('end', () => resolve('end'));
+          }),
+        );
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      t.teardown(() => server.close());
+      const port = (server.address() as net.AddressInfo).port;
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `127.0.0.1:${port},name=b`], { env });
+      const c = await tracked(t, lb.ports[0]!);
+      c.write('ping');
+      t.equal((await c.readBytes(4)).toString(), 'ping');
+      await handedOver(lb, mode.relay, 1);
+      c.resetAndDestroy();
+      t.equal(await within(seen[0]!, 5_000, 'the backend socket ends'), 'ECONNRESET', 'the backend got a reset, not a clean end');
+      const [l] = await waitAccess(lb, 1);
+      t.equal(l!.end, 'client-error');
+      t.equal(l!.bytes_in, 4);
     });
 
     t.test('/stats counts bytes of a tunnel that is still open', async (t) => {
@@ -240,3 +276,48 @@ for (const mode of modes) {
     });
   });
 }
+
+// TLS termination always runs in the JavaScript tunnel: a reset crosses it
+// through the TCP socket under the client's TLS socket, both ways.
+t.test('TLS termination: a reset passes through as a reset, both ways', { skip: sanitizerRun ? 'no native relay in it' : false }, async (t) => {
+  const certs = await makeCerts();
+  t.teardown(() => certs.cleanup());
+  const ends: Array<Promise<string>> = [];
+  let resetOnData = true;
+  const server = net.createServer((s) => {
+    const first = resetOnData;
+    ends.push(
+      new Promise<string>((resolve) => {
+        s.once('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
+        s.once('end', () => resolve('end'));
+      }),
+    );
+    s.on('data', (d: Buffer) => (first ? s.resetAndDestroy() : s.write(d)));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--tls-cert', certs.cert, '--tls-key', certs.key, '--backend', `127.0.0.1:${port},name=b`]);
+
+  const a = await tlsConnect(lb.ports[0]!, { ca: certs.ca, servername: 'localhost' });
+  t.teardown(() => a.destroy());
+  a.write('boom');
+  const closed = await a.waitClose(5_000);
+  t.equal(closed.error?.code, 'ECONNRESET', 'backend reset: the TLS client got a reset, not a clean end');
+
+  resetOnData = false;
+  // our own TCP socket under the TLS one, so that the test client can reset it
+  const raw = net.connect({ port: lb.ports[0]!, host: '127.0.0.1' });
+  t.teardown(() => raw.destroy());
+  await once(raw, 'connect');
+  const b = attachHelpers(tls.connect({ socket: raw, ca: readFileSync(certs.ca), servername: 'localhost' }));
+  t.teardown(() => b.destroy());
+  await once(b, 'secureConnect');
+  b.write('ping');
+  t.equal((await b.readBytes(4)).toString(), 'ping');
+  raw.resetAndDestroy();
+  t.equal(await within(ends[1]!, 5_000, 'the backend socket ends'), 'ECONNRESET', 'client reset: the backend got a reset');
+  const lines = await waitAccess(lb, 2);
+  t.same(lines.map((l) => l.end).sort(), ['backend-error', 'client-error']);
+});
