@@ -24,7 +24,7 @@ import type { Pool } from './core/pool.js';
 import { Listener } from './l4/listener.js';
 import { L4Exchange } from './l4/exchange.js';
 import { TlsTerminator } from './l4/tls-server.js';
-import { OFFLOAD_IDLE_MS, relayStats, watchRelayFailure } from './l4/relay.js';
+import { OFFLOAD_IDLE_MS, Relay } from './l4/relay.js';
 import { UpstreamOptions } from './l4/upstream.js';
 import { L7Context } from './l7/context.js';
 import { HttpExchange } from './l7/exchange.js';
@@ -40,13 +40,15 @@ import type { StreamServices } from './stream/services.js';
 import { MemoryReclaimer } from './reclaim.js';
 import { strategyLookup, type PickerFactory, type StrategyLookup } from './core/pickers/index.js';
 import { UsageError } from './core/errors.js';
-import { buildStats, type BackendStatsJson } from './admin/stats.js';
+import { buildStats, type StatsDocument } from './admin/stats.js';
 
 export interface BalancerOptions {
   /** Loggers to use instead of stdout ones (tests). */
   loggers?: Loggers;
   /** Run active health checks (default true; a --workers worker applies the primary's verdicts instead). */
   activeChecks?: boolean;
+  /** `js`: every L4 tunnel in JavaScript, none handed to the native relay (the CLI's LB4_RELAY=js). */
+  relay?: 'native' | 'js';
   /**
    * Strategies of this balancer beyond the built-in ones (library users'
    * custom pickers, src/core/pickers/picker.ts). Build the config with the
@@ -57,14 +59,6 @@ export interface BalancerOptions {
 }
 
 /** The `/stats` document (README "Admin API"); fields beyond these are in the README. */
-export interface StatsDocument {
-  mode: 'l4' | 'l7';
-  strategy: string;
-  uptime_s: number;
-  connections: { active: number; total: number };
-  backends: BackendStatsJson[];
-  [extra: string]: unknown;
-}
 
 /** Settings a reload cannot change: kept, and each change logged as `config change needs restart`. */
 const RESTART_ONLY: ReadonlyArray<keyof Config> = ['listen', 'mode', 'tlsCert', 'tlsKey', 'tlsMinVersion', 'admin', 'logLevel', 'acceptProxy', 'tlsClientCa', 'alpn', 'tlsCiphers', 'workers', 'user', 'group'];
@@ -94,8 +88,8 @@ export class Balancer implements AdminSource {
    * (src/l4/relay.ts), and give memory back after a spike (src/reclaim.ts).
    */
   private housekeepingTimer: NodeJS.Timeout | null = null;
-  /** Stops logging the native relay's failure (src/l4/relay.ts). */
-  private unwatchRelay: (() => void) | null = null;
+  /** This balancer's view of the native relay (src/l4/relay.ts): its tunnels' counts, on or off. */
+  readonly relay: Relay;
   private readonly reclaimer = new MemoryReclaimer();
   private readonly activeChecks: boolean;
   private readonly findStrategy: StrategyLookup;
@@ -109,6 +103,7 @@ export class Balancer implements AdminSource {
     this.checkStrategies(config);
     this.config = config;
     this.activeChecks = opts.activeChecks !== false;
+    this.relay = new Relay({ relay: opts.relay });
     this.loggers = opts.loggers ?? createLoggers(config.logLevel);
     const getConfig = (): Config => this.config;
     const log = this.loggers.log;
@@ -148,7 +143,7 @@ export class Balancer implements AdminSource {
       this.l7 = l7;
       this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new HttpExchange(l7, s));
     } else {
-      this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new L4Exchange(s));
+      this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new L4Exchange(s, this.relay));
     }
   }
 
@@ -170,7 +165,7 @@ export class Balancer implements AdminSource {
 
   /** The `/stats` document, built from the live counters (the same as `GET /stats` answers). */
   stats(): StatsDocument {
-    return buildStats(this) as StatsDocument;
+    return buildStats(this);
   }
 
   /** The bound port of each listener, in `listen` order (the real one when 0 was asked); empty before start(). */
@@ -210,7 +205,7 @@ export class Balancer implements AdminSource {
   }
 
   relayReport(): RelayReport {
-    return relayStats();
+    return this.relay.stats();
   }
 
   /**
@@ -292,7 +287,7 @@ export class Balancer implements AdminSource {
     this.checker?.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
-    this.unwatchRelay = watchRelayFailure((message, errno) => this.loggers.log.error({ err: message, errno }, 'l4 relay failed'));
+    this.relay.onFailure((message, errno) => this.loggers.log.error({ err: message, errno }, 'l4 relay failed'));
     if (this.config.backendTlsInsecure) this.loggers.log.warn({ setting: 'backendTlsInsecure' }, 'backend certificates are not verified (--backend-tls-insecure)');
   }
 
@@ -378,7 +373,7 @@ export class Balancer implements AdminSource {
       }
     }
     await this.admin?.close();
-    this.unwatchRelay?.();
+    this.relay.close();
     this.loggers.log.info('stopped');
   }
 }

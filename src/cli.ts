@@ -17,13 +17,14 @@ import cluster from 'node:cluster';
 import { Primary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 import type { Loggers } from './logger.js';
-import { configureRelay, raiseFdLimit, relayPlan } from './l4/relay.js';
+import { configureRelay, raiseFdLimit, type Relay } from './l4/relay.js';
 import { resolveIdentity, type Identity } from './config/identity.js';
 import { cannotSwitch, runningAsFields, switchIdentity } from './privileges.js';
 
 /** What the CLI runs: a Balancer (one process) or a workers Primary. */
 interface Service {
   readonly loggers: Loggers;
+  readonly relay: Relay;
   start(): Promise<void>;
   logReady(): void;
   reload(next: Config): void;
@@ -113,8 +114,10 @@ export async function main(argv: string[]): Promise<void> {
   // what lb4 does, and they apply to --workers children.
   const relayProblem = configureRelay(process.env);
   if (relayProblem !== null) usageFail(relayProblem);
+  // LB4_RELAY=js: every L4 tunnel in JavaScript (workers inherit the variable)
+  const relay = process.env.LB4_RELAY === 'js' ? 'js' : 'native';
   // a --workers child: its settings come from the primary over IPC
-  if (cluster.isWorker) process.exit(await runWorker());
+  if (cluster.isWorker) process.exit(await runWorker({ relay }));
   if (argv[0] === 'check') runCheck(argv.slice(1));
   const cli = parseArgs('lb4', argv, (p) => {
     p.version(VERSION, '-V, --version', 'print the version')
@@ -140,7 +143,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   // One process (--workers 1), or the primary of a node:cluster of workers
   // (src/workers/): both run, reload and drain through the same calls.
-  const lb: Service = config.workers > 1 ? new Primary(config) : new Balancer(config);
+  const lb: Service = config.workers > 1 ? new Primary(config, { relay }) : new Balancer(config, { relay });
   const log = lb.loggers.log;
 
   let watcher: ConfigWatcher | null = null;
@@ -205,7 +208,7 @@ export async function main(argv: string[]): Promise<void> {
   const fds = raiseFdLimit();
   if (fds !== null) log.info({ soft: fds.soft, hard: fds.hard }, 'file descriptor limit');
   else log.warn('file descriptor limit unknown (no addon, no /proc/self/limits)');
-  log.info({ ...relayPlan(config.mode), ...(config.workers > 1 ? { workers: config.workers } : {}) }, 'l4 relay');
+  log.info({ ...lb.relay.plan(config.mode), ...(config.workers > 1 ? { workers: config.workers } : {}) }, 'l4 relay');
   try {
     await lb.start();
   } catch (err) {

@@ -13,8 +13,8 @@ import { Balancer, type BalancerOptions } from './balancer.js';
 import type { Config } from './config/types.js';
 
 export { Balancer } from './balancer.js';
-export type { BalancerOptions, StatsDocument } from './balancer.js';
-export type { BackendStatsJson } from './admin/stats.js';
+export type { BalancerOptions } from './balancer.js';
+export type { BackendStatsJson, StatsDocument } from './admin/stats.js';
 export { configFrom } from './config/options.js';
 export type { LbOptions, BackendOption, HealthCheckOption, DurationOption, ConfigFromExtras } from './config/options.js';
 export { buildConfig, describeConfig, readConfigFile } from './config/load.js';

@@ -9,7 +9,7 @@
 import type { Backend } from '../core/backend.js';
 import { END_REASONS } from '../core/ends.js';
 import { VERSION } from './version.js';
-import type { AdminSource } from './source.js';
+import type { AdminSource, RelayReport } from './source.js';
 
 export interface BackendStatsJson {
   name: string;
@@ -22,6 +22,25 @@ export interface BackendStatsJson {
   bytes_in: number;
   bytes_out: number;
   last_used: string | null;
+  [extra: string]: unknown;
+}
+
+/** The /stats document (README "Admin API" describes every field). */
+export interface StatsDocument {
+  mode: 'l4' | 'l7';
+  strategy: string;
+  uptime_s: number;
+  connections: { active: number; total: number };
+  sessions: { current: number; max: number; limit: number | null; rate: number; max_rate: number };
+  /** Ended connections by end reason (every reason of END_REASONS, 0 included). */
+  ends: Record<string, number>;
+  backends: BackendStatsJson[];
+  pools: Array<{ name: string; strategy: string; panic: boolean; queued: number; max_queued: number; queue_limit: number; up: number; total: number }>;
+  pool: { name: string; panic: boolean; queued: number };
+  listeners: Array<Record<string, unknown>>;
+  draining: boolean;
+  relay: RelayReport;
+  version: string;
   [extra: string]: unknown;
 }
 
@@ -76,7 +95,7 @@ export function endsJson(ends: Float64Array): Record<string, number> {
   return out;
 }
 
-export function buildStats(lb: AdminSource): Record<string, unknown> {
+export function buildStats(lb: AdminSource): StatsDocument {
   lb.sync();
   const pools = [...lb.pools.values()];
   const def = lb.defaultPool;

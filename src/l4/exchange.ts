@@ -18,16 +18,19 @@ import type { EndReason, TunnelEnd } from '../core/ends.js';
 import { hashString } from '../core/hash.js';
 import type { NoBackendEnd, Stream, StreamExchange } from '../stream/stream.js';
 import { NEVER_OFFLOAD, Tunnel, type TunnelOwner } from './tunnel.js';
-import { handOver, OFFLOAD_CHUNKS, relayAvailable, RelayTunnel, type RelayOwner } from './relay.js';
+import { OFFLOAD_CHUNKS, RelayTunnel, type Relay, type RelayOwner } from './relay.js';
 
 export class L4Exchange implements StreamExchange, TunnelOwner, RelayOwner {
   private readonly stream: Stream;
+  /** The balancer's native relay (src/l4/relay.ts). */
+  private readonly relay: Relay;
   /** The tunnel once connected: JavaScript, or on the native relay. */
   private tunnel: Tunnel | RelayTunnel | null = null;
   private clientErrored = false;
 
-  constructor(stream: Stream) {
+  constructor(stream: Stream, relay: Relay) {
     this.stream = stream;
+    this.relay = relay;
     this.onClientGone = this.onClientGone.bind(this);
     this.onClientError = this.onClientError.bind(this);
     const client = stream.client!;
@@ -48,7 +51,7 @@ export class L4Exchange implements StreamExchange, TunnelOwner, RelayOwner {
     const client = s.client!;
     client.removeListener('error', this.onClientError);
     client.removeListener('close', this.onClientGone);
-    this.tunnel = new Tunnel(client, socket, b, s.svc.config.idleTimeout, this, relayAvailable() ? OFFLOAD_CHUNKS : NEVER_OFFLOAD);
+    this.tunnel = new Tunnel(client, socket, b, s.svc.config.idleTimeout, this, this.relay.available() ? OFFLOAD_CHUNKS : NEVER_OFFLOAD);
   }
 
   onNoBackend(end: NoBackendEnd): void {
@@ -70,7 +73,7 @@ export class L4Exchange implements StreamExchange, TunnelOwner, RelayOwner {
   }
 
   private offload(t: Tunnel): boolean {
-    const r = handOver(t, this, this.stream.svc.config.idleTimeout);
+    const r = this.relay.handOver(t, this, this.stream.svc.config.idleTimeout);
     if (r === null) {
       t.offloadAt = t.chunks + OFFLOAD_CHUNKS; // not now: try again later
       return false;

@@ -12,12 +12,20 @@
  * carries one request and closes never pays the hand-over (measured: it
  * costs more than it saves there).
  *
- * The relay is used when the addon was built (`npm ci` builds it on Linux,
- * build/Release/lb4_relay.node; LB4_RELAY_ADDON names another build, such
- * as the sanitizer build of `make native-asan`) and not turned off
- * (LB4_RELAY=js). The CLI reads these (configureRelay). The relay thread
- * starts with the first L4 tunnel, never in a `--workers` primary (which
- * carries none) and never for /stats alone. A RelayTunnel keeps the
+ * Two levels, because the relay thread belongs to the process (one epoll
+ * thread and one addon instance per process, like the event loop) while
+ * everything a balancer counts or decides belongs to that balancer:
+ * - the process's RelayHost (started with the first hand-over, never in a
+ *   `--workers` primary, which carries none, and never for /stats alone)
+ *   runs the thread and dispatches each tunnel's end to its RelayTunnel;
+ * - each balancer's Relay decides whether its tunnels use the native relay
+ *   at all (`relay: 'js'` turns it off: LB4_RELAY=js for the CLI), counts
+ *   its own tunnels and hears about a failure of the thread. Two balancers
+ *   in one process share the thread and nothing else.
+ *
+ * The relay is used when the addon was built (`npm ci` builds it on Linux;
+ * a prebuilt one ships in the npm package; LB4_RELAY_ADDON names another
+ * build, such as the sanitizer build of `make native-asan`). A RelayTunnel keeps the
  * Tunnel's contract: the same end reasons, byte counts on the session and
  * the backend, and destroy() for the drain.
  *
@@ -105,8 +113,12 @@ export class RelayTunnel {
   private readonly baseIn: number;
   private readonly baseOut: number;
 
-  constructor(host: RelayHost, id: number, backend: Backend, owner: RelayOwner, baseIn: number, baseOut: number) {
+  /** The balancer's relay that counts this tunnel. */
+  private readonly relay: Relay;
+
+  constructor(host: RelayHost, relay: Relay, id: number, backend: Backend, owner: RelayOwner, baseIn: number, baseOut: number) {
     this.host = host;
+    this.relay = relay;
     this.id = id;
     this.slot = id & SLOT_MASK;
     this.backend = backend;
@@ -149,19 +161,20 @@ export class RelayTunnel {
     this.finalOut = this.baseOut + bytesOut;
     this.errno = errno;
     this.reason = REASONS[code] ?? 'client-close';
+    this.relay.live--;
     this.sync();
     this.owner.onTunnelEnd(this, this.reason);
   }
 }
 
+/** The process's relay thread (one per process; see the module comment). */
 class RelayHost {
   readonly native: NativeRelay;
   readonly counters: Float64Array;
-  /** Tunnels on the relay now, and handed over since start. */
-  live = 0;
-  total = 0;
   /** Why the relay thread stopped, once it did (new tunnels then stay in JavaScript). */
   failed: string | null = null;
+  /** The balancers' relays, told when the thread stops. */
+  readonly relays = new Set<Relay>();
   /** Live tunnels by slot. */
   private readonly tunnels: (RelayTunnel | undefined)[] = [];
 
@@ -172,8 +185,6 @@ class RelayHost {
 
   register(t: RelayTunnel): void {
     this.tunnels[t.id & SLOT_MASK] = t;
-    this.live++;
-    this.total++;
   }
 
   private onEnd(id: number, reason: number, errno: number, bytesIn: number, bytesOut: number): void {
@@ -181,36 +192,35 @@ class RelayHost {
     const t = this.tunnels[slot];
     if (t === undefined || t.id !== id) return;
     this.tunnels[slot] = undefined;
-    this.live--;
     t.ended(reason, errno, bytesIn, bytesOut);
   }
 
   /** The relay thread stopped (its tunnels were reported just before). */
   private onFail(errno: number, message: string): void {
     this.failed = message;
-    for (const listener of failureListeners) listener(message, errno);
+    for (const r of this.relays) r.failed(message, errno);
   }
 }
 
-let host: RelayHost | null | undefined;
-let disabled = false;
+/** Process switches for the relay thread (configureRelay). */
 let addonPath: string | null = null;
 let pipeSize = 0;
-const failureListeners = new Set<(message: string, errno: number) => void>();
+/** The process's relay thread: undefined before the first try, null when it cannot run here. */
+let processHost: RelayHost | null | undefined;
 
 /**
- * Read the relay's process switches from the environment (the CLI passes
- * process.env; they apply to `--workers` children too, which inherit it):
- * - LB4_RELAY=js: every L4 tunnel in JavaScript, none on the native relay;
- * - LB4_RELAY_ADDON=FILE: load this build of the addon instead of
- *   build/Release/lb4_relay.node (the sanitizer build: make test-native-asan);
+ * Read the relay thread's process switches from the environment (the CLI
+ * passes process.env; they apply to `--workers` children too, which
+ * inherit it):
+ * - LB4_RELAY_ADDON=FILE: load this build of the addon instead of the
+ *   built or prebuilt one (the sanitizer build: make test-native-asan);
  * - LB4_RELAY_PIPE_SIZE=BYTES: the splice pipe size to ask for (default
  *   262144); a pipe the kernel gives smaller than 64 KiB is not used, so a
  *   value below that keeps every direction copying.
+ * (LB4_RELAY=js is a balancer option: the CLI passes `relay: 'js'`.)
  * Returns a problem to report (exit 2), or null. Call before the first connection.
  */
 export function configureRelay(env: NodeJS.ProcessEnv): string | null {
-  if (env.LB4_RELAY === 'js') disabled = true;
   const file = env.LB4_RELAY_ADDON;
   if (file !== undefined && file !== '') addonPath = isAbsolute(file) ? file : resolve(file);
   const size = env.LB4_RELAY_PIPE_SIZE;
@@ -219,12 +229,6 @@ export function configureRelay(env: NodeJS.ProcessEnv): string | null {
     pipeSize = Number(size);
   }
   return null;
-}
-
-/** Call `listener` (message, errno) if the relay thread stops; returns the function that stops listening. */
-export function watchRelayFailure(listener: (message: string, errno: number) => void): () => void {
-  failureListeners.add(listener);
-  return () => failureListeners.delete(listener);
 }
 
 let addon: NativeRelay | null | undefined;
@@ -256,22 +260,20 @@ function loadAddon(): NativeRelay | null {
   return addon;
 }
 
-/** Why tunnels stay in JavaScript in this process, or null when the native relay carries them. */
-function whyNot(): string | null {
-  if (disabled) return 'turned off (LB4_RELAY=js)';
-  if (host) return host.failed === null ? null : `failed: ${host.failed}`;
+/** Why the process's relay thread cannot carry tunnels, or null when it can (or could start). */
+function hostProblem(): string | null {
+  if (processHost) return processHost.failed === null ? null : `failed: ${processHost.failed}`;
   return loadAddon() === null ? (loadError ?? 'off') : null;
 }
 
-/** The relay, started on first use (the first L4 tunnel); null where tunnels stay in JavaScript. */
+/** The process's relay thread, started on first use; null where tunnels stay in JavaScript. */
 function getHost(): RelayHost | null {
-  if (host !== undefined) return host !== null && host.failed === null ? host : null;
-  host = null;
-  if (disabled) return null;
+  if (processHost !== undefined) return processHost !== null && processHost.failed === null ? processHost : null;
+  processHost = null;
   const native = loadAddon();
   if (native === null) return null;
   try {
-    host = new RelayHost(native, pipeSize);
+    processHost = new RelayHost(native, pipeSize);
   } catch (err) {
     loadError = (err as Error).message;
     return null;
@@ -280,39 +282,126 @@ function getHost(): RelayHost | null {
   // (process.exit included), so nothing runs while the process tears down
   // and a leak checker sees everything freed.
   process.once('exit', () => native.stop());
-  return host;
+  return processHost;
 }
 
-/** /stats `relay`: what carries L4 tunnels here, and the relay's counters. Never starts the relay. */
+/** /stats `relay`: what carries L4 tunnels here, and the relay's counters. */
 export interface RelayStats {
   mode: 'native' | 'js';
-  /** Tunnels on the relay now, and handed over since start. */
+  /** This balancer's tunnels on the relay now, and handed over since start. */
   tunnels: number;
   total: number;
-  /** Native: directions on splice(2) now, and pipes given up because the kernel gave less than 64 KiB. */
+  /** Native: the process's directions on splice(2) now, and pipes given up because the kernel gave less than 64 KiB. */
   pipes?: number;
   pipes_refused?: number;
   /** js: why. */
   reason?: string;
 }
 
-/** For /stats: how tunnels move bytes, and how many the relay carries now and has carried. */
-export function relayStats(): RelayStats {
-  const why = whyNot();
-  if (why !== null) return { mode: 'js', tunnels: 0, total: host?.total ?? 0, reason: why };
-  if (!host) return { mode: 'native', tunnels: 0, total: 0, pipes: 0, pipes_refused: 0 };
-  const st = host.native.stats();
-  return { mode: 'native', tunnels: host.live, total: host.total, pipes: st.pipes, pipes_refused: st.pipesRefused };
+export interface RelayOptions {
+  /** `js`: every L4 tunnel in JavaScript, none on the native relay (LB4_RELAY=js). Default `native` where it can run. */
+  relay?: 'native' | 'js';
 }
 
 /**
- * The start-up line `"msg":"l4 relay"`: which relay carries L4 tunnels
- * (`native`, or `js` with the reason). Loads the addon; starts nothing.
+ * One balancer's view of the native relay: whether its tunnels use it, its
+ * own counts, and the failure of the thread. See the module comment.
  */
-export function relayPlan(mode: 'l4' | 'l7'): { mode: 'native' | 'js'; reason?: string } {
-  if (mode === 'l7') return { mode: 'js', reason: 'not used with --mode l7 (the relay carries L4 tunnels)' };
-  const why = whyNot();
-  return why === null ? { mode: 'native' } : { mode: 'js', reason: why };
+export class Relay {
+  private readonly off: boolean;
+  /** This balancer's tunnels on the relay now, and handed over since start. */
+  live = 0;
+  total = 0;
+  private readonly failureListeners = new Set<(message: string, errno: number) => void>();
+
+  constructor(opts: RelayOptions = {}) {
+    this.off = opts.relay === 'js';
+  }
+
+  /** Why this balancer's tunnels stay in JavaScript, or null when the native relay carries them. */
+  whyNot(): string | null {
+    return this.off ? 'turned off (LB4_RELAY=js)' : hostProblem();
+  }
+
+  /** True when tunnels can be handed to the native relay (starts the process's relay thread on first use). */
+  available(): boolean {
+    return !this.off && getHost() !== null;
+  }
+
+  /** For /stats: how tunnels move bytes, and how many the relay carries now and has carried. Never starts the thread. */
+  stats(): RelayStats {
+    const why = this.whyNot();
+    if (why !== null) return { mode: 'js', tunnels: 0, total: this.total, reason: why };
+    if (!processHost) return { mode: 'native', tunnels: 0, total: 0, pipes: 0, pipes_refused: 0 };
+    const st = processHost.native.stats();
+    return { mode: 'native', tunnels: this.live, total: this.total, pipes: st.pipes, pipes_refused: st.pipesRefused };
+  }
+
+  /**
+   * The start-up line `"msg":"l4 relay"`: which relay carries L4 tunnels
+   * (`native`, or `js` with the reason). Loads the addon; starts nothing.
+   */
+  plan(mode: 'l4' | 'l7'): { mode: 'native' | 'js'; reason?: string } {
+    if (mode === 'l7') return { mode: 'js', reason: 'not used with --mode l7 (the relay carries L4 tunnels)' };
+    const why = this.whyNot();
+    return why === null ? { mode: 'native' } : { mode: 'js', reason: why };
+  }
+
+  /** Call `listener` (message, errno) if the relay thread stops; returns the function that stops listening. */
+  onFailure(listener: (message: string, errno: number) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
+  }
+
+  /** @internal from the process's relay thread. */
+  failed(message: string, errno: number): void {
+    for (const l of this.failureListeners) l(message, errno);
+  }
+
+  /**
+   * Hand a running JavaScript Tunnel to the native relay. Returns the
+   * RelayTunnel that goes on in its place, or null when it cannot be handed
+   * over now (relay off or unavailable, TLS on either side, a side already
+   * ended, bytes buffered or writes queued in Node, or the relay refused);
+   * the JavaScript Tunnel then simply goes on.
+   */
+  handOver(tunnel: Tunnel, owner: RelayOwner, idleTimeoutMs: number): RelayTunnel | null {
+    if (this.off) return null;
+    const h = getHost();
+    if (h === null) return null;
+    h.relays.add(this);
+    const client = tunnel.client;
+    const upstream = tunnel.upstream;
+    if ((client as { encrypted?: boolean }).encrypted || (upstream as { encrypted?: boolean }).encrypted) return null;
+    if (client.destroyed || upstream.destroyed) return null;
+    // half-closes in flight stay with the JavaScript tunnel, which saw them start
+    if (client.readableEnded || upstream.readableEnded || client.writableEnded || upstream.writableEnded) return null;
+    // nothing may sit in Node's buffers: the relay starts from the kernel's
+    if (client.readableLength > 0 || upstream.readableLength > 0) return null;
+    if (client.writableLength > 0 || upstream.writableLength > 0) return null;
+    const cfd = fdOf(client);
+    const ufd = fdOf(upstream);
+    if (cfd < 0 || ufd < 0) return null;
+    const id = h.native.adopt(cfd, ufd, idleTimeoutMs, Math.max(0, Date.now() - tunnel.lastActive));
+    if (id < 0) return null;
+    const t = new RelayTunnel(h, this, id, tunnel.backend, owner, tunnel.bytesIn, tunnel.bytesOut);
+    h.register(t);
+    this.live++;
+    this.total++;
+    tunnel.detach();
+    // Node's descriptors go; the relay's duplicates keep the connections.
+    client.on('error', noop);
+    upstream.on('error', noop);
+    client.destroy();
+    upstream.destroy();
+    return t;
+  }
+
+  /** Stop hearing about the process's relay thread (the balancer stopped). */
+  close(): void {
+    processHost?.relays.delete(this);
+    this.failureListeners.clear();
+  }
 }
 
 /**
@@ -358,44 +447,4 @@ function noop(): void {}
 export function trimNativeHeap(): boolean {
   const native = loadAddon();
   return native !== null && native.trim();
-}
-
-/** True when tunnels can be handed to the native relay in this process. */
-export function relayAvailable(): boolean {
-  return getHost() !== null;
-}
-
-/**
- * Hand a running JavaScript Tunnel to the native relay. Returns the
- * RelayTunnel that goes on in its place, or null when it cannot be handed
- * over now (relay off or unavailable, TLS on either side, a side already
- * ended, bytes buffered or writes queued in Node, or the relay refused); the
- * JavaScript Tunnel then simply goes on.
- */
-export function handOver(tunnel: Tunnel, owner: RelayOwner, idleTimeoutMs: number): RelayTunnel | null {
-  const h = getHost();
-  if (h === null) return null;
-  const client = tunnel.client;
-  const upstream = tunnel.upstream;
-  if ((client as { encrypted?: boolean }).encrypted || (upstream as { encrypted?: boolean }).encrypted) return null;
-  if (client.destroyed || upstream.destroyed) return null;
-  // half-closes in flight stay with the JavaScript tunnel, which saw them start
-  if (client.readableEnded || upstream.readableEnded || client.writableEnded || upstream.writableEnded) return null;
-  // nothing may sit in Node's buffers: the relay starts from the kernel's
-  if (client.readableLength > 0 || upstream.readableLength > 0) return null;
-  if (client.writableLength > 0 || upstream.writableLength > 0) return null;
-  const cfd = fdOf(client);
-  const ufd = fdOf(upstream);
-  if (cfd < 0 || ufd < 0) return null;
-  const id = h.native.adopt(cfd, ufd, idleTimeoutMs, Math.max(0, Date.now() - tunnel.lastActive));
-  if (id < 0) return null;
-  const t = new RelayTunnel(h, id, tunnel.backend, owner, tunnel.bytesIn, tunnel.bytesOut);
-  h.register(t);
-  tunnel.detach();
-  // Node's descriptors go; the relay's duplicates keep the connections.
-  client.on('error', noop);
-  upstream.on('error', noop);
-  client.destroy();
-  upstream.destroy();
-  return t;
 }

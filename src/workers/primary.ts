@@ -51,7 +51,7 @@
 import { randomBytes } from 'node:crypto';
 import cluster, { type Worker } from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Balancer } from '../balancer.js';
+import { Balancer, type BalancerOptions } from '../balancer.js';
 import type { Config } from '../config/types.js';
 import type { Backend } from '../core/backend.js';
 import type { Pool } from '../core/pool.js';
@@ -127,8 +127,8 @@ export class Primary extends Balancer {
   private ticketKeys: Buffer | null = null;
   private ticketTimer: NodeJS.Timeout | null = null;
 
-  constructor(config: Config) {
-    super(config);
+  constructor(config: Config, opts: BalancerOptions = {}) {
+    super(config, opts);
     // every check result goes to every worker
     this.health.observers.push((b) => this.broadcast({ t: 'health', states: [stateOf(b)] }));
     for (let id = 1; id <= config.workers; id++) {

@@ -25,7 +25,6 @@ import { buildStats } from '../admin/stats.js';
 import { resolveIdentity } from '../config/identity.js';
 import { cannotSwitch, runningAsFields, switchIdentity } from '../privileges.js';
 import { BACKEND_NOW, BACKEND_TOTALS, isToWorker, LISTENER_NOW, LISTENER_TOTALS, type AdminAction, type FromWorker, type HealthState, type WorkerSnapshot } from './protocol.js';
-import { relayStats } from '../l4/relay.js';
 
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
@@ -85,7 +84,7 @@ function snapshot(lb: Balancer): WorkerSnapshot {
     ends: Array.from(r.ends),
     backends,
     listeners: lb.listeners.map((l) => ({ totals: LISTENER_TOTALS.map((f) => l.stats[f]), now: LISTENER_NOW.map((f) => l.stats[f]) })),
-    relay: relayStats(),
+    relay: lb.relay.stats(),
     stats: buildStats(lb),
   };
 }
@@ -109,7 +108,7 @@ function switchWorker(c: Config, loggers: Loggers): string | null {
 }
 
 /** Run this process as a worker; resolves with the exit code once it has stopped. */
-export function runWorker(): Promise<number> {
+export function runWorker(opts: { relay?: 'native' | 'js' } = {}): Promise<number> {
   return new Promise<number>((resolve) => {
     let lb: Balancer | null = null;
     let loggers: Loggers | null = null;
@@ -144,7 +143,7 @@ export function runWorker(): Promise<number> {
           const base = createLoggers(m.config.logLevel);
           const child = { worker: m.id };
           loggers = { log: base.log.child(child), always: base.always.child(child), flush: base.flush };
-          const b = new Balancer(workerConfig(m.config), { loggers, activeChecks: false });
+          const b = new Balancer(workerConfig(m.config), { loggers, activeChecks: false, relay: opts.relay });
           lb = b;
           for (const s of m.health) health.set(s.name, s);
           for (const s of m.health) applyHealth(b, s);
