@@ -11,6 +11,7 @@
  *   Front          accept, peek, dispatch to a stream    src/stream/front.ts
  *   Listener[]     the bound sockets                     src/l4/listener.ts
  *   AdminServer    /stats, /metrics, dashboard, actions  src/admin/server.ts
+ *   Discovery      dns:/srv: sources → PoolSet.setSource src/discovery/discovery.ts
  *
  * The CLI builds a Config and calls start(); embedders use createBalancer()
  * from src/index.ts the same way.
@@ -34,6 +35,8 @@ import { HealthChecker } from './health/checker.js';
 import { HealthEvents, type CheckObserver } from './health/events.js';
 import type { ProbeTarget } from './health/probes.js';
 import { PoolSet } from './stream/pools.js';
+import { Discovery } from './discovery/discovery.js';
+import type { BackendSpec } from './config/parse.js';
 import { StreamRegistry } from './stream/registry.js';
 import { Front } from './stream/front.js';
 import type { StreamServices } from './stream/services.js';
@@ -44,6 +47,12 @@ export interface BalancerOptions {
   loggers?: Loggers;
   /** Run active health checks (default true; a --workers worker applies the primary's verdicts instead). */
   activeChecks?: boolean;
+  /** Resolve dns:/srv: sources (default true; a --workers worker gets the primary's answers instead). */
+  discovery?: boolean;
+  /** The PoolSet carries no connections (the --workers primary): see PoolSetOptions.mirror. */
+  mirror?: boolean;
+  /** No `backend added`/`removed` lines (a --workers worker: the primary logs them once). */
+  quietMembership?: boolean;
 }
 
 /** Settings a reload cannot change: kept, and each change logged as `config change needs restart`. */
@@ -76,6 +85,8 @@ export class Balancer implements AdminSource {
   private housekeepingTimer: NodeJS.Timeout | null = null;
   private readonly reclaimer = new MemoryReclaimer();
   private readonly activeChecks: boolean;
+  /** The dns:/srv: sources; null in a --workers worker (the primary resolves). */
+  readonly discovery: Discovery | null;
 
   constructor(config: Config, opts: BalancerOptions = {}) {
     this.config = config;
@@ -83,7 +94,8 @@ export class Balancer implements AdminSource {
     this.loggers = opts.loggers ?? createLoggers(config.logLevel);
     const getConfig = (): Config => this.config;
     const log = this.loggers.log;
-    this.poolSet = new PoolSet(getConfig, log);
+    this.poolSet = new PoolSet(getConfig, log, { mirror: opts.mirror === true, quiet: opts.quietMembership === true, onMembership: () => this.checker?.sync() });
+    this.discovery = opts.discovery === false ? null : new Discovery({ setSource: (pool, source, specs) => this.sourceChanged(pool, source, specs) }, log);
     this.health = new HealthEvents(getConfig, log, this.poolSet);
     this.registry = new StreamRegistry(getConfig, this.loggers);
     this.upstream = new UpstreamOptions(getConfig);
@@ -186,6 +198,15 @@ export class Balancer implements AdminSource {
     this.poolSet.setAdminState(b, action);
   }
 
+  /**
+   * A discovery source found a new set of backends for a pool: the one
+   * membership path (PoolSet.setSource; the health checker follows through
+   * onMembership). The --workers primary also sends it to every worker.
+   */
+  protected sourceChanged(pool: string, source: string, specs: readonly BackendSpec[]): void {
+    this.poolSet.setSource(pool, source, specs);
+  }
+
   // ---- lifecycle ----
 
   private tlsOptions(): TlsOptions | null {
@@ -225,6 +246,9 @@ export class Balancer implements AdminSource {
   async start(): Promise<void> {
     const tls = this.tlsOptions();
     if (this.activeChecks) this.checker = this.buildChecker();
+    // first answers of the dns:/srv: sources before listening (each bounded; a failure still starts)
+    await this.discovery?.sync(this.config);
+    this.poolSet.markLive();
     try {
       for (const addr of this.config.listen) {
         const l = new Listener(addr, tls, this.front, { acceptProxy: this.config.acceptProxy, handshakeTimeout: this.config.peekTimeout });
@@ -239,6 +263,7 @@ export class Balancer implements AdminSource {
     } catch (err) {
       for (const l of this.listeners) l.close();
       this.admin?.close();
+      this.discovery?.stop();
       throw err;
     }
     this.checker?.start();
@@ -292,6 +317,7 @@ export class Balancer implements AdminSource {
     this.tlsTerminator?.reload(c);
     this.upstream.clear();
     this.poolSet.apply(c);
+    void this.discovery?.sync(c);
     const list = this.poolSet.backends();
     if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
     this.poolSet.rebuildAll();
@@ -308,6 +334,7 @@ export class Balancer implements AdminSource {
     this.draining = true;
     for (const l of this.listeners) l.close();
     this.checker?.stop();
+    this.discovery?.stop();
     this.health.stop();
     this.poolSet.stop();
     this.tlsTerminator?.stop();

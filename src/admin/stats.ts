@@ -1,7 +1,7 @@
 /**
  * The /stats document (SPEC section 5), built from the live counters.
  * Fields beyond SPEC's (`pool` with `panic` and `queued`, `check`, `circuit`,
- * `effective_weight`, `listeners`, `draining`, `version`) are additions for
+ * `effective_weight`, `priority`, `listeners`, `draining`, `version`) are additions for
  * the dashboard; SPEC's own fields keep their exact names and meaning.
  */
 import type { Backend } from '../core/backend.js';
@@ -20,6 +20,7 @@ export interface BackendStatsJson {
   bytes_in: number;
   bytes_out: number;
   last_used: string | null;
+  source: string;
   [extra: string]: unknown;
 }
 
@@ -36,6 +37,10 @@ export function backendStats(b: Backend, pool?: string): BackendStatsJson {
     bytes_in: b.bytesIn,
     bytes_out: b.bytesOut,
     last_used: b.lastUsed > 0 ? new Date(b.lastUsed).toISOString() : null,
+    // who put it there: `config`, `api`, or the discovery source (`dns:HOST:PORT`, `srv:NAME`)
+    source: b.source,
+    // srv: targets: the SRV priority (lower first; higher ones wait while one of the lowest is up)
+    ...(b.priority >= 0 ? { priority: b.priority } : {}),
     effective_weight: b.weight,
     check: {
       up: b.check.up,

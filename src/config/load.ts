@@ -9,7 +9,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { UsageError } from '../core/errors.js';
 import { SETTINGS, SettingProblems, type SettingDef } from './schema.js';
 import type { CertificateSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
-import type { BackendSpec } from './parse.js';
+import { isDiscoverySpec, type BackendEntry, type BackendSpec, type DiscoverySpec } from './parse.js';
 
 export interface ConfigSources {
   /** Values given on the command line, by setting key (repeatable ones as arrays, switches as true). */
@@ -149,12 +149,18 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     }
   }
   checkTlsSettings(c, fail);
-  if (c.pools.every((p) => p.backends.length === 0)) fail('no backends: give --backend HOST:PORT (or LB_BACKENDS, or backends: in --config)');
+  if (c.pools.every((p) => p.backends.length === 0 && p.sources.length === 0)) fail('no backends: give --backend HOST:PORT (or LB_BACKENDS, or backends: in --config)');
   const seen = new Set<string>();
   for (const p of c.pools) {
+    const where = p.name === 'default' ? backendsWhere : `${c.config}: pools.${p.name}`;
     for (const b of p.backends) {
-      if (seen.has(b.name)) fail(`${p.name === 'default' ? backendsWhere : `${c.config}: pools.${p.name}`}: duplicate backend name "${b.name}" (names are unique across pools)`);
+      if (seen.has(b.name)) fail(`${where}: duplicate backend name "${b.name}" (names are unique across pools)`);
       seen.add(b.name);
+    }
+    const sources = new Set<string>();
+    for (const s of p.sources) {
+      if (sources.has(s.source)) fail(`${where}: duplicate discovery source "${s.source}"`);
+      sources.add(s.source);
     }
   }
   if (c.mode === 'l4' && c.routes.length > 0) fail(`${c.config ?? 'config'}: routes: HTTP routes need --mode l7 (use sni: to route TLS by server name in l4)`);
@@ -180,15 +186,17 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
   const strategyDef = SETTINGS.find((s) => s.key === 'strategy')!;
   const backendsDef = SETTINGS.find((s) => s.key === 'backends')!;
   const pools: PoolSpec[] = [];
-  const topBackends = (out.backends as BackendSpec[] | undefined) ?? [];
-  if (topBackends.length > 0) pools.push({ name: 'default', strategy: out.strategy as string, backends: topBackends });
+  const top = split((out.backends as BackendEntry[] | undefined) ?? []);
+  // Config.backends keeps the HOST:PORT ones; the default pool has both
+  out.backends = top.backends;
+  if (top.backends.length + top.sources.length > 0) pools.push({ name: 'default', strategy: out.strategy as string, ...top });
   if (file.pools !== undefined && file.pools !== null) {
     if (!isMap(file.pools)) fail(`${path}: pools: expected a mapping of pool name to {strategy, backends}`);
     else {
       for (const [name, def] of Object.entries(file.pools)) {
         const where = `${path}: pools.${name}`;
         if (!/^[A-Za-z0-9._-]+$/.test(name)) fail(`${where}: invalid pool name (allowed: A-Z a-z 0-9 . _ -)`);
-        if (name === 'default' && topBackends.length > 0) fail(`${where}: "default" is the pool of --backend/backends:; pick another name`);
+        if (name === 'default' && pools.length > 0 && pools[0]!.name === 'default') fail(`${where}: "default" is the pool of --backend/backends:; pick another name`);
         if (!isMap(def)) {
           fail(`${where}: expected {strategy, backends}`);
           continue;
@@ -196,9 +204,9 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
         for (const k of Object.keys(def)) if (k !== 'strategy' && k !== 'backends') fail(`${where}.${k}: unknown pool setting (known: strategy, backends)`);
         try {
           const strategy = def.strategy === undefined ? (out.strategy as string) : (strategyDef.parse(def.strategy, `${where}.strategy`) as string);
-          const backends = def.backends === undefined ? [] : (backendsDef.parse(def.backends, `${where}.backends`) as BackendSpec[]);
-          if (backends.length === 0) fail(`${where}.backends: a pool needs at least one backend`);
-          pools.push({ name, strategy, backends });
+          const entries = def.backends === undefined ? [] : (backendsDef.parse(def.backends, `${where}.backends`) as BackendEntry[]);
+          if (entries.length === 0) fail(`${where}.backends: a pool needs at least one backend`);
+          pools.push({ name, strategy, ...split(entries) });
         } catch (err) {
           fail((err as Error).message);
         }
@@ -262,6 +270,17 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
   out.sni = sni;
 }
 
+/** Separate HOST:PORT backends from discovery sources, each list in the order given. */
+function split(entries: readonly BackendEntry[]): { backends: BackendSpec[]; sources: DiscoverySpec[] } {
+  const backends: BackendSpec[] = [];
+  const sources: DiscoverySpec[] = [];
+  for (const e of entries) {
+    if (isDiscoverySpec(e)) sources.push(e);
+    else backends.push(e);
+  }
+  return { backends, sources };
+}
+
 /** Files named by the TLS settings must be readable; termination-only settings need a certificate. */
 function checkTlsSettings(c: Config, fail: Fail): void {
   const readable = (file: string, where: string) => {
@@ -291,8 +310,12 @@ function checkTlsSettings(c: Config, fail: Fail): void {
     if (c.tlsClientCa !== null) fail('--tls-client-ca: needs --tls-cert/--tls-key (lb4 must terminate TLS to check client certificates)');
   }
   for (const p of c.pools) {
+    const where = p.name === 'default' ? 'backends' : `pools.${p.name}.backends`;
     for (const b of p.backends) {
-      if (b.tls && b.tls.ca !== null) readable(b.tls.ca, `${p.name === 'default' ? 'backends' : `pools.${p.name}.backends`}: ${b.name}.ca`);
+      if (b.tls && b.tls.ca !== null) readable(b.tls.ca, `${where}: ${b.name}.ca`);
+    }
+    for (const s of p.sources) {
+      if (s.tls && s.tls.ca !== null) readable(s.tls.ca, `${where}: ${s.source}.ca`);
     }
   }
 }

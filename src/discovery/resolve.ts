@@ -1,0 +1,165 @@
+/**
+ * What a discovery source finds: its targets (a name, the addresses it has,
+ * a port, a weight, an SRV priority) and the shortest TTL among the records
+ * that said so. Pure DNS work over a DnsClient; turning targets into
+ * backends is source.ts's.
+ *
+ * - `dns:HOST:PORT`: the A and AAAA records of HOST (CNAME chains followed
+ *   within the answer, RFC 1034 section 3.6.2); every address is a target
+ *   named `IP:PORT` (IPv6 bracketed).
+ * - `srv:NAME`: the SRV records of NAME (RFC 2782). Each target is named
+ *   `TARGET:PORT` (lower case, no trailing dot); its addresses come from the
+ *   answer's additional section when the server put them there, else from
+ *   A/AAAA queries for TARGET through the same servers. The weight is the
+ *   SRV weight clamped to 1..1000; the priority is kept for the pool (lower
+ *   first, see src/core/pool.ts). A target of "." (service decidedly not
+ *   available) and targets without any address are left out.
+ * - NXDOMAIN, or no usable record, is an empty answer: an error for the
+ *   caller, which keeps what it had.
+ */
+import type { Answer, SrvAnswer, StringAnswer } from 'dns-packet';
+import { formatHostPort } from '../core/address.js';
+import type { DiscoverySpec } from '../config/parse.js';
+import { canonicalName, DnsError, type DnsAnswer, type DnsClient } from './dns-client.js';
+
+export interface Target {
+  /** The backend name: `IP:PORT` (dns:) or `TARGET:PORT` (srv:). */
+  readonly name: string;
+  /** The target's host name (srv: the SRV target; dns: HOST). */
+  readonly host: string;
+  /** Its addresses, IPv4 first, each family in numeric order. */
+  readonly addresses: readonly string[];
+  readonly port: number;
+  /** dns: the source's weight; srv: the record's weight clamped to 1..1000. */
+  readonly weight: number;
+  /** SRV priority; undefined for dns:. */
+  readonly priority?: number;
+}
+
+export interface Found {
+  readonly targets: readonly Target[];
+  /** The shortest TTL (seconds) of the records used. */
+  readonly ttl: number;
+}
+
+/** Longest CNAME chain followed within one answer. */
+const MAX_CNAME_HOPS = 8;
+
+/** Resolve one discovery source; throws DnsError when nothing usable came back. */
+export async function resolveSource(client: DnsClient, spec: DiscoverySpec): Promise<Found> {
+  if (spec.kind === 'dns') {
+    const a = await addresses(client, spec.host);
+    if (a.addresses.length === 0) throw new DnsError(`${spec.host}: no A/AAAA records${a.nx ? ' (NXDOMAIN)' : ''}`);
+    return {
+      ttl: a.ttl,
+      targets: a.addresses.map((ip) => ({ name: formatHostPort(ip, spec.port), host: canonicalName(spec.host), addresses: [ip], port: spec.port, weight: spec.weight })),
+    };
+  }
+  const srv = await client.query(spec.name, 'SRV');
+  const records = follow(srv, spec.name, 'SRV');
+  if (records.list.length === 0) throw new DnsError(`${spec.name}: no SRV records${srv.rcode === 'NXDOMAIN' ? ' (NXDOMAIN)' : ''}`);
+  let ttl = records.ttl;
+  const targets: Target[] = [];
+  const seen = new Set<string>();
+  for (const rec of records.list) {
+    const r = rec as SrvAnswer;
+    const target = canonicalName(r.data.target);
+    if (target === '' || r.data.port === 0) continue; // "." = the service is not available there
+    const name = `${target}:${r.data.port}`;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    let found = fromAdditionals(srv.additionals, target);
+    if (found.addresses.length === 0) {
+      const a = await addresses(client, target);
+      found = a;
+    }
+    if (found.addresses.length === 0) continue;
+    ttl = Math.min(ttl, found.ttl);
+    targets.push({
+      name,
+      host: target,
+      addresses: found.addresses,
+      port: r.data.port,
+      weight: Math.min(1000, Math.max(1, r.data.weight ?? 0)),
+      priority: r.data.priority ?? 0,
+    });
+  }
+  if (targets.length === 0) throw new DnsError(`${spec.name}: no SRV target with an address`);
+  return { targets, ttl };
+}
+
+/** The A and AAAA records of `host`, asked at once; both answers must come back. */
+async function addresses(client: DnsClient, host: string): Promise<{ addresses: string[]; ttl: number; nx: boolean }> {
+  const [a, aaaa] = await Promise.all([client.query(host, 'A'), client.query(host, 'AAAA')]);
+  const v4 = follow(a, host, 'A');
+  const v6 = follow(aaaa, host, 'AAAA');
+  const list = [...sortIps(v4.list.map((r) => (r as StringAnswer).data)), ...sortIps(v6.list.map((r) => (r as StringAnswer).data))];
+  return { addresses: dedupe(list), ttl: Math.min(v4.ttl, v6.ttl), nx: a.rcode === 'NXDOMAIN' };
+}
+
+/** A/AAAA records for `target` that the server added to an SRV answer. */
+function fromAdditionals(additionals: readonly Answer[], target: string): { addresses: string[]; ttl: number } {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  let ttl = Infinity;
+  for (const r of additionals) {
+    if ((r.type !== 'A' && r.type !== 'AAAA') || canonicalName(r.name) !== target) continue;
+    (r.type === 'A' ? v4 : v6).push(r.data);
+    ttl = Math.min(ttl, r.ttl ?? 0);
+  }
+  return { addresses: dedupe([...sortIps(v4), ...sortIps(v6)]), ttl };
+}
+
+/**
+ * The records of type `type` that answer `name`, following CNAMEs inside
+ * the answer section; `ttl` is the shortest of them and of the CNAMEs on
+ * the way (Infinity when there are none).
+ */
+function follow(answer: DnsAnswer, name: string, type: 'A' | 'AAAA' | 'SRV'): { list: Answer[]; ttl: number } {
+  let current = canonicalName(name);
+  let ttl = Infinity;
+  for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
+    const list: Answer[] = [];
+    let next: string | null = null;
+    let cnameTtl = Infinity;
+    for (const r of answer.answers) {
+      if (canonicalName(r.name) !== current) continue;
+      if (r.type === type) list.push(r);
+      else if (r.type === 'CNAME' && next === null) {
+        next = canonicalName(r.data);
+        cnameTtl = r.ttl ?? 0;
+      }
+    }
+    if (list.length > 0) {
+      for (const r of list) ttl = Math.min(ttl, (r as StringAnswer).ttl ?? 0);
+      return { list, ttl };
+    }
+    if (next === null) return { list, ttl };
+    ttl = Math.min(ttl, cnameTtl);
+    current = next;
+  }
+  return { list: [], ttl };
+}
+
+function dedupe(list: string[]): string[] {
+  return [...new Set(list)];
+}
+
+/** IPs of one family in numeric order (stable whatever order the server rotates them in). */
+function sortIps(ips: string[]): string[] {
+  return ips.slice().sort((x, y) => {
+    const a = ipKey(x);
+    const b = ipKey(y);
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+}
+
+/** A sortable key: IPv4 as 4 zero-padded numbers, IPv6 expanded to 8 hex groups. */
+function ipKey(ip: string): string {
+  if (ip.includes('.') && !ip.includes(':')) return ip.split('.').map((n) => n.padStart(3, '0')).join('.');
+  const [head, tail] = ip.split('::') as [string, string | undefined];
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.map((g) => g.padStart(4, '0')).join(':');
+}
