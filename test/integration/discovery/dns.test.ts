@@ -22,7 +22,7 @@ t.test('dns: every address is a backend; records change under traffic; a leaver 
   const { port, backends: [, b3] } = await samePortBackends(t, ['127.0.0.2', '127.0.0.3', '127.0.0.4'], ['b2', 'b3', 'b4']);
   const dns = await startDnsmasq(t, { ttl: 1, hosts: ['127.0.0.2 web.test', '127.0.0.3 web.test'] });
   const src = `dns:web.test:${port}`;
-  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--backend', src, '--resolver', dns.address, '--admin', '127.0.0.1:0', '--health-check', 'off']);
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--backend', src, '--resolver', dns.address, '--admin', '127.0.0.1:0', '--health-check', 'off', '--slow-start', '60s']);
   const admin = lb.adminPort!;
 
   let s = await stats(admin);
@@ -55,6 +55,7 @@ t.test('dns: every address is a backend; records change under traffic; a leaver 
   t.equal(backendOf(s, `127.0.0.3:${port}`)?.state, 'draining', 'the leaver shows draining while its connection is open');
   t.equal(backendOf(s, `127.0.0.3:${port}`)?.active, 1);
   t.equal(backendOf(s, `127.0.0.4:${port}`)?.state, 'up');
+  t.ok(backendOf(s, `127.0.0.4:${port}`).effective_weight < backendOf(s, `127.0.0.2:${port}`).effective_weight, 'the joiner ramps up (--slow-start); the backends lb4 started with do not');
   long!.write('still here\n');
   t.equal(await long!.readLine(), 'still here', 'the open connection is not cut');
   const after = await reachMany(lb.ports[0]!, 6);
