@@ -95,7 +95,7 @@ export class Balancer implements AdminSource {
     const getConfig = (): Config => this.config;
     const log = this.loggers.log;
     this.poolSet = new PoolSet(getConfig, log, { mirror: opts.mirror === true, quiet: opts.quietMembership === true, onMembership: () => this.checker?.sync() });
-    this.discovery = opts.discovery === false ? null : new Discovery({ setSource: (pool, source, specs) => this.sourceChanged(pool, source, specs) }, log);
+    this.discovery = opts.discovery === false ? null : new Discovery({ setSource: (pool, source, specs) => void this.setSource(pool, source, specs) }, log);
     this.health = new HealthEvents(getConfig, log, this.poolSet);
     this.registry = new StreamRegistry(getConfig, this.loggers);
     this.upstream = new UpstreamOptions(getConfig);
@@ -199,12 +199,14 @@ export class Balancer implements AdminSource {
   }
 
   /**
-   * A discovery source found a new set of backends for a pool: the one
-   * membership path (PoolSet.setSource; the health checker follows through
-   * onMembership). The --workers primary also sends it to every worker.
+   * Replace what `source` contributes to `pool` (a discovery source's new
+   * answer; run-time additions use source `api`): the one membership path,
+   * PoolSet.setSource (the health checker follows through onMembership).
+   * The --workers primary also sends it to every worker. False when there
+   * is no such pool.
    */
-  protected sourceChanged(pool: string, source: string, specs: readonly BackendSpec[]): void {
-    this.poolSet.setSource(pool, source, specs);
+  setSource(pool: string, source: string, specs: readonly BackendSpec[]): boolean {
+    return this.poolSet.setSource(pool, source, specs);
   }
 
   // ---- lifecycle ----
@@ -317,7 +319,7 @@ export class Balancer implements AdminSource {
     this.tlsTerminator?.reload(c);
     this.upstream.clear();
     this.poolSet.apply(c);
-    void this.discovery?.sync(c);
+    this.discovery?.sync(c).catch((err: Error) => this.loggers.log.error({ err: err.message }, 'dns discovery failed'));
     const list = this.poolSet.backends();
     if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
     this.poolSet.rebuildAll();

@@ -272,6 +272,11 @@ export class PoolSet implements PoolService {
     return true;
   }
 
+  /** What `source` contributes to `pool` now (empty when nothing). */
+  specsOf(pool: string, source: string): readonly BackendSpec[] {
+    return this.wanted.get(pool)?.sets.get(source) ?? [];
+  }
+
   /** Every source's current list except the config's (what a new --workers worker is sent). */
   sources(): SourceSet[] {
     const out: SourceSet[] = [];

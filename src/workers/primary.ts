@@ -304,11 +304,12 @@ export class Primary extends Balancer {
     this.broadcast({ t: 'admin', backend: b.name, action });
   }
 
-  /** A discovery source's new set applies here (health checks, /stats) and in every worker. */
-  protected override sourceChanged(pool: string, source: string, specs: readonly BackendSpec[]): void {
-    super.sourceChanged(pool, source, specs);
+  /** A source's new set applies here (health checks, /stats) and in every worker. */
+  override setSource(pool: string, source: string, specs: readonly BackendSpec[]): boolean {
+    if (!super.setSource(pool, source, specs)) return false;
     this.broadcast({ t: 'source', pool, source, specs });
     void this.refresh();
+    return true;
   }
 
   override reload(next: Config): void {
