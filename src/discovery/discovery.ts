@@ -5,6 +5,9 @@
  * It reports through a SourceSink (the balancer connects it to
  * PoolSet.setSource); it knows nothing of pools, streams or workers.
  *
+ * Without --resolver, a name listed in /etc/hosts takes its addresses from
+ * there first, as the system's resolver does (`hosts: files dns`).
+ *
  * sync(config) runs on start and on every reload: sources that are new
  * start (their first answer awaited), sources still listed keep their
  * schedule (a changed weight, sendProxy or tls is reported again at once),
@@ -17,11 +20,16 @@ import type { HostPort } from '../core/address.js';
 import type { Config } from '../config/types.js';
 import { DnsClient } from './dns-client.js';
 import { DiscoverySource, type SourceSink } from './source.js';
+import { parseHosts, type HostsLookup } from './resolve.js';
 
 export type { SourceSink } from './source.js';
 
 /** Where the system's DNS servers are listed (resolv.conf(5)). */
 export const RESOLV_CONF = '/etc/resolv.conf';
+/** The system's static names (hosts(5)), looked at before DNS when no --resolver is given. */
+export const HOSTS_FILE = '/etc/hosts';
+/** The hosts file is read again at most this often. */
+const HOSTS_REREAD_MS = 1000;
 
 /**
  * The `nameserver` lines of a resolv.conf text, port 53 (a scope suffix
@@ -36,12 +44,26 @@ export function systemResolvers(text: string | null): HostPort[] {
   return out.length > 0 ? out : [{ host: '127.0.0.1', port: 53 }];
 }
 
-function readResolvConf(): string | null {
+function readText(path: string): string | null {
   try {
-    return readFileSync(RESOLV_CONF, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     return null;
   }
+}
+
+/** A lookup in /etc/hosts, re-read at most once a second. */
+function hostsFileLookup(): HostsLookup {
+  let at = 0;
+  let table = new Map<string, string[]>();
+  return (name) => {
+    const now = Date.now();
+    if (now - at >= HOSTS_REREAD_MS) {
+      at = now;
+      table = parseHosts(readText(HOSTS_FILE) ?? '');
+    }
+    return table.get(name) ?? null;
+  };
 }
 
 export class Discovery {
@@ -50,6 +72,8 @@ export class Discovery {
   private readonly sources = new Map<string, DiscoverySource>();
   private client: DnsClient | null = null;
   private clientKey = '';
+  /** The hosts lookup while the system's resolvers are used; null with --resolver. */
+  private hosts: HostsLookup | null = null;
   /** Clients replaced by a resolver change: their queries in flight finish (bounded), stop() cancels them. */
   private readonly retired = new Set<DnsClient>();
   private stopped = false;
@@ -84,7 +108,9 @@ export class Discovery {
       this.clientKey = '';
       return;
     }
-    const servers = c.resolvers.length > 0 ? c.resolvers : systemResolvers(readResolvConf());
+    const system = c.resolvers.length === 0;
+    const servers = system ? systemResolvers(readText(RESOLV_CONF)) : c.resolvers;
+    this.hosts = system ? hostsFileLookup() : null;
     const key = JSON.stringify(servers);
     const resolversChanged = this.client !== null && key !== this.clientKey;
     if (this.client === null || resolversChanged) {
@@ -101,7 +127,7 @@ export class Discovery {
         if (resolversChanged) running.refresh();
         continue;
       }
-      const src = new DiscoverySource(pool, spec, { client: () => this.client!, sink: this.sink, log: this.log });
+      const src = new DiscoverySource(pool, spec, { client: () => this.client!, hosts: () => this.hosts, sink: this.sink, log: this.log });
       this.sources.set(k, src);
       first.push(src.start());
     }

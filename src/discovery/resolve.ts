@@ -17,6 +17,7 @@
  * - NXDOMAIN, or no usable record, is an empty answer: an error for the
  *   caller, which keeps what it had.
  */
+import { isIP } from 'node:net';
 import type { Answer, SrvAnswer, StringAnswer } from 'dns-packet';
 import { formatHostPort } from '../core/address.js';
 import type { DiscoverySpec } from '../config/parse.js';
@@ -44,11 +45,41 @@ export interface Found {
 
 /** Longest CNAME chain followed within one answer. */
 const MAX_CNAME_HOPS = 8;
+/** The "TTL" of an address found in the hosts file: it is looked at again this often. */
+export const HOSTS_TTL_S = 5;
 
-/** Resolve one discovery source; throws DnsError when nothing usable came back. */
-export async function resolveSource(client: DnsClient, spec: DiscoverySpec): Promise<Found> {
+/**
+ * The addresses the hosts file gives a name, or null when it has none (then
+ * DNS is asked). Used only when lb4 uses the system's resolvers, which
+ * look at /etc/hosts first (nsswitch `hosts: files dns`).
+ */
+export type HostsLookup = (name: string) => readonly string[] | null;
+
+/** hosts(5): `IP NAME [ALIAS...]` lines, `#` comments; names lower-cased → addresses in file order. */
+export function parseHosts(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const raw of text.split('\n')) {
+    const fields = raw.replace(/#.*/, '').trim().split(/\s+/);
+    const ip = fields[0]!.replace(/%.*$/, '');
+    if (fields.length < 2 || isIP(ip) === 0) continue;
+    for (const name of fields.slice(1)) {
+      const key = canonicalName(name);
+      const list = out.get(key) ?? [];
+      if (!list.includes(ip)) list.push(ip);
+      out.set(key, list);
+    }
+  }
+  return out;
+}
+
+/**
+ * Resolve one discovery source; throws DnsError when nothing usable came
+ * back. `hosts`: the hosts file, asked before DNS for `dns:` hosts and SRV
+ * targets (system resolution only).
+ */
+export async function resolveSource(client: DnsClient, spec: DiscoverySpec, hosts: HostsLookup | null = null): Promise<Found> {
   if (spec.kind === 'dns') {
-    const a = await addresses(client, spec.host);
+    const a = await addresses(client, spec.host, hosts);
     if (a.addresses.length === 0) throw new DnsError(`${spec.host}: no A/AAAA records${a.nx ? ' (NXDOMAIN)' : ''}`);
     return {
       ttl: a.ttl,
@@ -70,8 +101,7 @@ export async function resolveSource(client: DnsClient, spec: DiscoverySpec): Pro
     seen.add(name);
     let found = fromAdditionals(srv.additionals, target);
     if (found.addresses.length === 0) {
-      const a = await addresses(client, target);
-      found = a;
+      found = await addresses(client, target, hosts);
     }
     if (found.addresses.length === 0) continue;
     ttl = Math.min(ttl, found.ttl);
@@ -88,8 +118,14 @@ export async function resolveSource(client: DnsClient, spec: DiscoverySpec): Pro
   return { targets, ttl };
 }
 
-/** The A and AAAA records of `host`, asked at once; both answers must come back. */
-async function addresses(client: DnsClient, host: string): Promise<{ addresses: string[]; ttl: number; nx: boolean }> {
+/** The A and AAAA records of `host` (or its hosts-file entry), asked at once; both answers must come back. */
+async function addresses(client: DnsClient, host: string, hosts: HostsLookup | null): Promise<{ addresses: string[]; ttl: number; nx: boolean }> {
+  const local = hosts?.(canonicalName(host));
+  if (local && local.length > 0) {
+    const v4 = local.filter((ip) => isIP(ip) === 4);
+    const v6 = local.filter((ip) => isIP(ip) === 6);
+    return { addresses: [...sortIps(v4), ...sortIps(v6)], ttl: HOSTS_TTL_S, nx: false };
+  }
   const [a, aaaa] = await Promise.all([client.query(host, 'A'), client.query(host, 'AAAA')]);
   const v4 = follow(a, host, 'A');
   const v6 = follow(aaaa, host, 'AAAA');

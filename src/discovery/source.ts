@@ -20,7 +20,7 @@
  */
 import type { Logger } from 'pino';
 import type { BackendSpec, DiscoverySpec } from '../config/parse.js';
-import { resolveSource, type Target } from './resolve.js';
+import { resolveSource, type HostsLookup, type Target } from './resolve.js';
 import type { DnsClient } from './dns-client.js';
 
 /** Never re-resolve sooner than this after a good answer (TTL 0 included). */
@@ -38,6 +38,8 @@ export interface SourceSink {
 export interface SourceDeps {
   /** The DNS client in use now (it changes when --resolver does). */
   client(): DnsClient;
+  /** The hosts file, with the system's resolvers only; null with --resolver. */
+  hosts(): HostsLookup | null;
   readonly sink: SourceSink;
   readonly log: Logger;
 }
@@ -115,7 +117,7 @@ export class DiscoverySource {
     const log = this.deps.log;
     let delay: number;
     try {
-      const found = await resolveSource(this.deps.client(), this.spec);
+      const found = await resolveSource(this.deps.client(), this.spec, this.deps.hosts());
       if (this.stopped) return;
       this.fails = 0;
       this.targets = found.targets;

@@ -10,7 +10,7 @@ import type { Answer } from 'dns-packet';
 import { buildConfig } from '../../src/config/load.js';
 import { parseBackendEntry, parseResolver } from '../../src/config/parse.js';
 import { systemResolvers } from '../../src/discovery/discovery.js';
-import { resolveSource } from '../../src/discovery/resolve.js';
+import { HOSTS_TTL_S, parseHosts, resolveSource } from '../../src/discovery/resolve.js';
 import type { DnsAnswer, DnsClient, QueryType } from '../../src/discovery/dns-client.js';
 
 t.test('--backend takes dns:HOST:PORT[,weight=N] and srv:NAME', async (t) => {
@@ -141,4 +141,25 @@ t.test('srv: TARGET:PORT names, weights clamped, addresses from the additional s
   t.notOk(client.asked.includes('one.test A'), 'the additional section was enough for one.test');
   t.equal(found.ttl, 50, 'shortest of SRV and address TTLs');
   await t.rejects(resolveSource(scripted({ '_b._tcp.test SRV': [] }), { kind: 'srv', source: 'srv:_b._tcp.test', name: '_b._tcp.test' }), /no SRV records/);
+});
+
+t.test('the hosts file (system resolution only): parsed like hosts(5), asked before DNS', async (t) => {
+  const table = parseHosts('# static\n127.0.0.1 localhost\n::1 localhost ip6-localhost # v6\n10.0.0.5 Db.Internal db\nnot-an-ip x\n10.0.0.6\n');
+  t.same([...table.entries()], [
+    ['localhost', ['127.0.0.1', '::1']],
+    ['ip6-localhost', ['::1']],
+    ['db.internal', ['10.0.0.5']],
+    ['db', ['10.0.0.5']],
+  ]);
+  const hosts = (name: string) => table.get(name) ?? null;
+  const client = scripted({ 'web.test A': [{ type: 'A', name: 'web.test', ttl: 9, data: '10.0.0.9' }], 'web.test AAAA': [] });
+  const local = await resolveSource(client, { kind: 'dns', source: 'dns:localhost:80', host: 'localhost', port: 80, weight: 1 }, hosts);
+  t.same(local.targets.map((x) => x.name), ['127.0.0.1:80', '[::1]:80']);
+  t.equal(local.ttl, HOSTS_TTL_S, 'looked at again every few seconds');
+  t.same(client.asked, [], 'DNS was not asked');
+  const remote = await resolveSource(client, { kind: 'dns', source: 'dns:web.test:80', host: 'web.test', port: 80, weight: 1 }, hosts);
+  t.same(remote.targets.map((x) => x.name), ['10.0.0.9:80'], 'a name the file lacks goes to DNS');
+  const srvClient = scripted({ '_db._tcp.test SRV': [{ type: 'SRV', name: '_db._tcp.test', ttl: 60, data: { target: 'db.internal', port: 5432, priority: 0, weight: 1 } }] });
+  const srv = await resolveSource(srvClient, { kind: 'srv', source: 'srv:_db._tcp.test', name: '_db._tcp.test' }, hosts);
+  t.same(srv.targets.map((x) => [x.name, x.addresses]), [['db.internal:5432', ['10.0.0.5']]], 'an SRV target from the file');
 });

@@ -8,6 +8,7 @@
  * long traffic takes to follow a DNS change (median of 10).
  */
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { withLb4 } from '../../helpers/lb4.js';
 import { DNSMASQ, startDnsmasq } from '../../helpers/dnsmasq.js';
 import { backendOf, stats, statsUntil, type Json } from '../../helpers/ops.js';
@@ -159,3 +160,21 @@ t.test('time from a DNS change to traffic following it (median of 10)', { skip }
   t.comment(`DNS change → traffic (TTL 1 s): median ${m} ms, min ${Math.min(...times)}, max ${Math.max(...times)} (${times.join(', ')})`);
   t.ok(m < 2000, `median ${m} ms within a TTL plus a query`);
 });
+
+t.test('without --resolver: the system resolution, /etc/hosts first (dns:localhost)', { skip: /\blocalhost\b/.test(hostsFile()) ? false : 'no localhost in /etc/hosts' }, async (t) => {
+  const { port } = await samePortBackends(t, ['127.0.0.1'], ['local']);
+  const src = `dns:localhost:${port}`;
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--backend', src, '--admin', '127.0.0.1:0', '--health-check', 'off']);
+  const s = await stats(lb.adminPort!);
+  t.ok(backendOf(s, `127.0.0.1:${port}`), `127.0.0.1:${port} found (${names(s).join(', ')})`);
+  t.equal(backendOf(s, `127.0.0.1:${port}`).source, src);
+  t.equal(await until(() => reach(lb.ports[0]!), (n) => n === 'local', 5000, 'traffic'), 'local');
+});
+
+function hostsFile(): string {
+  try {
+    return readFileSync('/etc/hosts', 'utf8');
+  } catch {
+    return '';
+  }
+}
