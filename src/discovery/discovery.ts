@@ -28,6 +28,8 @@ export type { SourceSink } from './source.js';
 export const RESOLV_CONF = '/etc/resolv.conf';
 /** The system's static names (hosts(5)), looked at before DNS when no --resolver is given. */
 export const HOSTS_FILE = '/etc/hosts';
+/** How long sync() waits for new sources' first answers (lb4 listens after it). */
+export const FIRST_ANSWER_WAIT_MS = 3000;
 /** The hosts file is read again at most this often. */
 const HOSTS_REREAD_MS = 1000;
 
@@ -90,8 +92,8 @@ export class Discovery {
 
   /**
    * Align the running sources with `c` (see the module doc). Resolves once
-   * every new source has had its first answer or error (each bounded by the
-   * DNS client's query budget).
+   * every new source has had its first answer or error, or after
+   * FIRST_ANSWER_WAIT_MS, whichever comes first.
    */
   async sync(c: Config): Promise<void> {
     if (this.stopped) return;
@@ -131,7 +133,11 @@ export class Discovery {
       this.sources.set(k, src);
       first.push(src.start());
     }
-    await Promise.all(first);
+    if (first.length === 0) return;
+    // wait for the first answers, but not for long: a source still waiting goes on in the background
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(first), new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_ANSWER_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Stop every source and cancel queries in flight (shutdown). */

@@ -45,6 +45,8 @@ export interface Found {
 
 /** Longest CNAME chain followed within one answer. */
 const MAX_CNAME_HOPS = 8;
+/** SRV targets whose addresses are asked at once. */
+const TARGET_LOOKUPS = 16;
 /** The "TTL" of an address found in the hosts file: it is looked at again this often. */
 export const HOSTS_TTL_S = 5;
 
@@ -89,8 +91,7 @@ export async function resolveSource(client: DnsClient, spec: DiscoverySpec, host
   const srv = await client.query(spec.name, 'SRV');
   const records = follow(srv, spec.name, 'SRV');
   if (records.list.length === 0) throw new DnsError(`${spec.name}: no SRV records${srv.rcode === 'NXDOMAIN' ? ' (NXDOMAIN)' : ''}`);
-  let ttl = records.ttl;
-  const targets: Target[] = [];
+  const wanted: Array<{ name: string; target: string; r: SrvAnswer }> = [];
   const seen = new Set<string>();
   for (const rec of records.list) {
     const r = rec as SrvAnswer;
@@ -99,21 +100,34 @@ export async function resolveSource(client: DnsClient, spec: DiscoverySpec, host
     const name = `${target}:${r.data.port}`;
     if (seen.has(name)) continue;
     seen.add(name);
-    let found = fromAdditionals(srv.additionals, target);
-    if (found.addresses.length === 0) {
-      found = await addresses(client, target, hosts);
+    wanted.push({ name, target, r });
+  }
+  // addresses: the additional section, else A/AAAA questions, TARGET_LOOKUPS at a time
+  const found = new Array<{ addresses: string[]; ttl: number }>(wanted.length);
+  let next = 0;
+  const lookup = async (): Promise<void> => {
+    for (let i = next++; i < wanted.length; i = next++) {
+      const target = wanted[i]!.target;
+      const extra = fromAdditionals(srv.additionals, target);
+      found[i] = extra.addresses.length > 0 ? extra : await addresses(client, target, hosts);
     }
-    if (found.addresses.length === 0) continue;
-    ttl = Math.min(ttl, found.ttl);
+  };
+  await Promise.all(Array.from({ length: Math.min(TARGET_LOOKUPS, wanted.length) }, lookup));
+  let ttl = records.ttl;
+  const targets: Target[] = [];
+  wanted.forEach(({ name, target, r }, i) => {
+    const f = found[i]!;
+    if (f.addresses.length === 0) return;
+    ttl = Math.min(ttl, f.ttl);
     targets.push({
       name,
       host: target,
-      addresses: found.addresses,
+      addresses: f.addresses,
       port: r.data.port,
       weight: Math.min(1000, Math.max(1, r.data.weight ?? 0)),
       priority: r.data.priority ?? 0,
     });
-  }
+  });
   if (targets.length === 0) throw new DnsError(`${spec.name}: no SRV target with an address`);
   return { targets, ttl };
 }
