@@ -33,14 +33,7 @@
  */
 import type { Config } from '../config/types.js';
 import type { CircuitState } from '../core/health.js';
-import type { BackendSpec } from '../config/parse.js';
-
-/** What one discovery source found for one pool. */
-export interface SourceSet {
-  readonly pool: string;
-  readonly source: string;
-  readonly specs: readonly BackendSpec[];
-}
+import type { SourceSet } from '../stream/pools.js';
 
 /** What the primary's active checks say about one backend. */
 export interface HealthState {
