@@ -17,8 +17,10 @@
  *   an rcode other than NOERROR/NXDOMAIN moves on to the next. Two rounds
  *   over the list at most, and the whole query gives up after QUERY_BUDGET_MS.
  * - An answer must come from the server asked (connected socket), carry our
- *   random 16-bit id and echo the question; anything else is ignored
- *   (RFC 5452's basic defences, with a fresh random source port per query).
+ *   random 16-bit id and echo the question (when it has a question section);
+ *   anything else is ignored (RFC 5452's basic defences, with a fresh random
+ *   source port per query).
+ * - A FORMERR answer to our EDNS0 query is asked again without EDNS0.
  * - EDNS0 with a 1232-byte UDP payload (the DNS flag day 2020 size) keeps
  *   most SRV answers on UDP; a truncated one is asked again over TCP.
  */
@@ -101,24 +103,32 @@ export class DnsClient {
   }
 
   private async ask(server: HostPort, name: string, type: QueryType, timeoutMs: number, deadline: number): Promise<DnsAnswer> {
-    const id = randomInt(0, 65536);
-    const query = dnsPacket.encode({
-      type: 'query',
-      id,
-      flags: dnsPacket.RECURSION_DESIRED,
-      questions: [{ type, name, class: 'IN' }],
-      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
-    });
-    let raw = await this.udp(server, query, timeoutMs);
-    let packet = check(raw, id, name, type);
-    if (packet.flag_tc) {
-      // truncated: the same question over TCP (RFC 7766 section 5)
-      raw = await this.tcp(server, query, Math.max(1, Math.min(TCP_TIMEOUT_MS, deadline - Date.now())));
-      packet = check(raw, id, name, type);
+    let edns = true;
+    for (;;) {
+      const id = randomInt(0, 65536);
+      const query = dnsPacket.encode({
+        type: 'query',
+        id,
+        flags: dnsPacket.RECURSION_DESIRED,
+        questions: [{ type, name, class: 'IN' }],
+        additionals: edns ? [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] : [],
+      });
+      let raw = await this.udp(server, query, timeoutMs);
+      let packet = check(raw, id, name, type);
+      if (packet.flag_tc) {
+        // truncated: the same question over TCP (RFC 7766 section 5)
+        raw = await this.tcp(server, query, Math.max(1, Math.min(TCP_TIMEOUT_MS, deadline - Date.now())));
+        packet = check(raw, id, name, type);
+      }
+      const rcode = RCODES[raw.readUInt16BE(2) & 0xf] ?? `rcode ${raw.readUInt16BE(2) & 0xf}`;
+      if (rcode === 'FORMERR' && edns && deadline - Date.now() > 0) {
+        // a server that does not know EDNS0: ask again without it (RFC 6891 section 7)
+        edns = false;
+        continue;
+      }
+      if (rcode !== 'NOERROR' && rcode !== 'NXDOMAIN') throw new Error(rcode);
+      return { rcode, answers: packet.answers ?? [], additionals: packet.additionals ?? [], server: serverName(server) };
     }
-    const rcode = RCODES[raw.readUInt16BE(2) & 0xf] ?? `rcode ${raw.readUInt16BE(2) & 0xf}`;
-    if (rcode !== 'NOERROR' && rcode !== 'NXDOMAIN') throw new Error(rcode);
-    return { rcode, answers: packet.answers ?? [], additionals: packet.additionals ?? [], server: serverName(server) };
   }
 
   /** One UDP exchange on a fresh connected socket (random source port; ICMP errors surface). */
@@ -190,8 +200,10 @@ function check(raw: Buffer, id: number, name: string, type: QueryType): dnsPacke
   } catch (err) {
     throw new Error(`malformed answer (${(err as Error).message})`);
   }
+  // The question must be the one asked; an answer without a question
+  // section (some minimal servers) is taken on the id and the socket alone.
   const q = p.questions?.[0];
-  if (p.id !== id || p.type !== 'response' || !q || q.type !== type || canonicalName(q.name) !== canonicalName(name)) {
+  if (p.id !== id || p.type !== 'response' || (q !== undefined && (q.type !== type || canonicalName(q.name) !== canonicalName(name)))) {
     throw new Error('answer does not match the question');
   }
   return p;

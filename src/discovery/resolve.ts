@@ -74,14 +74,17 @@ export function parseHosts(text: string): Map<string, string[]> {
   return out;
 }
 
-/**
- * Resolve one discovery source; throws DnsError when nothing usable came
- * back. `hosts`: the hosts file, asked before DNS for `dns:` hosts and SRV
- * targets (system resolution only).
- */
-export async function resolveSource(client: DnsClient, spec: DiscoverySpec, hosts: HostsLookup | null = null): Promise<Found> {
+export interface ResolveOptions {
+  /** The hosts file, asked before DNS for `dns:` hosts and SRV targets (system resolution only). */
+  readonly hosts?: HostsLookup | null;
+  /** The addresses a host had in the last good answer (they stand in for a family whose question failed). */
+  readonly previous?: (host: string) => readonly string[];
+}
+
+/** Resolve one discovery source; throws DnsError (or the client's error) when nothing usable came back. */
+export async function resolveSource(client: DnsClient, spec: DiscoverySpec, opts: ResolveOptions = {}): Promise<Found> {
   if (spec.kind === 'dns') {
-    const a = await addresses(client, spec.host, hosts);
+    const a = await addresses(client, spec.host, opts);
     if (a.addresses.length === 0) throw new DnsError(`${spec.host}: no A/AAAA records${a.nx ? ' (NXDOMAIN)' : ''}`);
     return {
       ttl: a.ttl,
@@ -109,7 +112,7 @@ export async function resolveSource(client: DnsClient, spec: DiscoverySpec, host
     for (let i = next++; i < wanted.length; i = next++) {
       const target = wanted[i]!.target;
       const extra = fromAdditionals(srv.additionals, target);
-      found[i] = extra.addresses.length > 0 ? extra : await addresses(client, target, hosts);
+      found[i] = extra.addresses.length > 0 ? extra : await addresses(client, target, opts);
     }
   };
   await Promise.all(Array.from({ length: Math.min(TARGET_LOOKUPS, wanted.length) }, lookup));
@@ -132,19 +135,34 @@ export async function resolveSource(client: DnsClient, spec: DiscoverySpec, host
   return { targets, ttl };
 }
 
-/** The A and AAAA records of `host` (or its hosts-file entry), asked at once; both answers must come back. */
-async function addresses(client: DnsClient, host: string, hosts: HostsLookup | null): Promise<{ addresses: string[]; ttl: number; nx: boolean }> {
-  const local = hosts?.(canonicalName(host));
+/**
+ * The A and AAAA records of `host` (or its hosts-file entry), asked at once.
+ * When one of the two questions fails (a timeout, SERVFAIL; some servers
+ * never answer AAAA) while the other brings addresses, the failed family's
+ * addresses of the last good answer stand in for it; when both fail, or the
+ * one that answered has nothing, the error is thrown.
+ */
+async function addresses(client: DnsClient, host: string, opts: ResolveOptions): Promise<{ addresses: string[]; ttl: number; nx: boolean }> {
+  const local = opts.hosts?.(canonicalName(host));
   if (local && local.length > 0) {
     const v4 = local.filter((ip) => isIP(ip) === 4);
     const v6 = local.filter((ip) => isIP(ip) === 6);
     return { addresses: [...sortIps(v4), ...sortIps(v6)], ttl: HOSTS_TTL_S, nx: false };
   }
-  const [a, aaaa] = await Promise.all([client.query(host, 'A'), client.query(host, 'AAAA')]);
-  const v4 = follow(a, host, 'A');
-  const v6 = follow(aaaa, host, 'AAAA');
-  const list = [...sortIps(v4.list.map((r) => (r as StringAnswer).data)), ...sortIps(v6.list.map((r) => (r as StringAnswer).data))];
-  return { addresses: dedupe(list), ttl: Math.min(v4.ttl, v6.ttl), nx: a.rcode === 'NXDOMAIN' };
+  const [a, aaaa] = await Promise.allSettled([client.query(host, 'A'), client.query(host, 'AAAA')]);
+  if (a.status === 'rejected' && aaaa.status === 'rejected') throw a.reason;
+  const v4 = a.status === 'fulfilled' ? follow(a.value, host, 'A') : null;
+  const v6 = aaaa.status === 'fulfilled' ? follow(aaaa.value, host, 'AAAA') : null;
+  let ips4 = v4 === null ? null : v4.list.map((r) => (r as StringAnswer).data);
+  let ips6 = v6 === null ? null : v6.list.map((r) => (r as StringAnswer).data);
+  if (ips4 === null || ips6 === null) {
+    if ((ips4 ?? ips6)!.length === 0) throw (a.status === 'rejected' ? a.reason : (aaaa as PromiseRejectedResult).reason);
+    const prev = opts.previous?.(canonicalName(host)) ?? [];
+    if (ips4 === null) ips4 = prev.filter((ip) => isIP(ip) === 4);
+    else ips6 = prev.filter((ip) => isIP(ip) === 6);
+  }
+  const list = [...sortIps(ips4), ...sortIps(ips6!)];
+  return { addresses: dedupe(list), ttl: Math.min(v4?.ttl ?? Infinity, v6?.ttl ?? Infinity), nx: a.status === 'fulfilled' && a.value.rcode === 'NXDOMAIN' };
 }
 
 /** A/AAAA records for `target` that the server added to an SRV answer. */

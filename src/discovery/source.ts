@@ -117,7 +117,7 @@ export class DiscoverySource {
     const log = this.deps.log;
     let delay: number;
     try {
-      const found = await resolveSource(this.deps.client(), this.spec, this.deps.hosts());
+      const found = await resolveSource(this.deps.client(), this.spec, { hosts: this.deps.hosts(), previous: (host) => this.addressesOf(host) });
       if (this.stopped) return;
       this.fails = 0;
       this.targets = found.targets;
@@ -135,6 +135,13 @@ export class DiscoverySource {
       void this.resolve();
     }, delay);
     this.timer.unref();
+  }
+
+  /** The addresses `host` had in the last good answer. */
+  private addressesOf(host: string): string[] {
+    const out: string[] = [];
+    for (const t of this.targets ?? []) if (t.host === host) out.push(...t.addresses);
+    return out;
   }
 
   /** Turn targets into specs and report them when they differ from the last report; returns how many. */

@@ -85,7 +85,7 @@ t.test('resolv.conf: nameserver lines, scope dropped, 127.0.0.1 when none', asyn
 });
 
 /** A DnsClient that answers from a table: `NAME TYPE` → records (or NXDOMAIN). */
-function scripted(table: Record<string, Answer[] | 'NXDOMAIN'>, additionals: Answer[] = []): DnsClient & { asked: string[] } {
+function scripted(table: Record<string, Answer[] | 'NXDOMAIN' | 'FAIL'>, additionals: Answer[] = []): DnsClient & { asked: string[] } {
   const asked: string[] = [];
   return {
     asked,
@@ -93,6 +93,7 @@ function scripted(table: Record<string, Answer[] | 'NXDOMAIN'>, additionals: Ans
       asked.push(`${name} ${type}`);
       const r = table[`${name} ${type}`];
       if (r === 'NXDOMAIN') return { rcode: 'NXDOMAIN', answers: [], additionals: [], server: 'x' };
+      if (r === 'FAIL') throw new Error(`${name} ${type}: timeout`);
       return { rcode: 'NOERROR', answers: r ?? [], additionals: type === 'SRV' ? additionals : [], server: 'x' };
     },
   } as unknown as DnsClient & { asked: string[] };
@@ -153,13 +154,26 @@ t.test('the hosts file (system resolution only): parsed like hosts(5), asked bef
   ]);
   const hosts = (name: string) => table.get(name) ?? null;
   const client = scripted({ 'web.test A': [{ type: 'A', name: 'web.test', ttl: 9, data: '10.0.0.9' }], 'web.test AAAA': [] });
-  const local = await resolveSource(client, { kind: 'dns', source: 'dns:localhost:80', host: 'localhost', port: 80, weight: 1 }, hosts);
+  const local = await resolveSource(client, { kind: 'dns', source: 'dns:localhost:80', host: 'localhost', port: 80, weight: 1 }, { hosts });
   t.same(local.targets.map((x) => x.name), ['127.0.0.1:80', '[::1]:80']);
   t.equal(local.ttl, HOSTS_TTL_S, 'looked at again every few seconds');
   t.same(client.asked, [], 'DNS was not asked');
-  const remote = await resolveSource(client, { kind: 'dns', source: 'dns:web.test:80', host: 'web.test', port: 80, weight: 1 }, hosts);
+  const remote = await resolveSource(client, { kind: 'dns', source: 'dns:web.test:80', host: 'web.test', port: 80, weight: 1 }, { hosts });
   t.same(remote.targets.map((x) => x.name), ['10.0.0.9:80'], 'a name the file lacks goes to DNS');
   const srvClient = scripted({ '_db._tcp.test SRV': [{ type: 'SRV', name: '_db._tcp.test', ttl: 60, data: { target: 'db.internal', port: 5432, priority: 0, weight: 1 } }] });
-  const srv = await resolveSource(srvClient, { kind: 'srv', source: 'srv:_db._tcp.test', name: '_db._tcp.test' }, hosts);
+  const srv = await resolveSource(srvClient, { kind: 'srv', source: 'srv:_db._tcp.test', name: '_db._tcp.test' }, { hosts });
   t.same(srv.targets.map((x) => [x.name, x.addresses]), [['db.internal:5432', ['10.0.0.5']]], 'an SRV target from the file');
+});
+
+t.test('one family failing: the other answers, the failed one keeps its last addresses; both failing is an error', async (t) => {
+  const spec = { kind: 'dns' as const, source: 'dns:web.test:80', host: 'web.test', port: 80, weight: 1 };
+  const a: Answer = { type: 'A', name: 'web.test', ttl: 30, data: '10.0.0.1' };
+  const previous = (host: string) => (host === 'web.test' ? ['10.0.0.1', 'fd00::7'] : []);
+  const noV6 = await resolveSource(scripted({ 'web.test A': [a], 'web.test AAAA': 'FAIL' }), spec, { previous });
+  t.same(noV6.targets.map((x) => x.name), ['10.0.0.1:80', '[fd00::7]:80'], 'AAAA timed out: the IPv6 address it had stays');
+  t.equal(noV6.ttl, 30);
+  const first = await resolveSource(scripted({ 'web.test A': [a], 'web.test AAAA': 'FAIL' }), spec);
+  t.same(first.targets.map((x) => x.name), ['10.0.0.1:80'], 'a server that never answers AAAA still gives its A records');
+  await t.rejects(resolveSource(scripted({ 'web.test A': 'FAIL', 'web.test AAAA': 'FAIL' }), spec, { previous }), /timeout/, 'both failed: an error (the caller keeps its set)');
+  await t.rejects(resolveSource(scripted({ 'web.test A': [], 'web.test AAAA': 'FAIL' }), spec, { previous }), /AAAA: timeout/, 'nothing usable from the family that answered: an error');
 });

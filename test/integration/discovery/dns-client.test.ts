@@ -23,51 +23,59 @@ interface Fake {
 
 /** A DNS server on 127.0.0.1 (UDP and TCP on one port) answering with `reply` (null = silence). */
 async function fakeServer(t: { teardown(fn: () => unknown): void }, reply: Reply): Promise<Fake> {
-  const udp = dgram.createSocket('udp4');
-  udp.bind(0, '127.0.0.1');
-  await once(udp, 'listening');
-  const port = udp.address().port;
-  const tcp = net.createServer((s) => {
-    let buf = Buffer.alloc(0);
-    s.on('error', () => {});
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
-      fake.tcpQueries++;
-      const out = reply(dnsPacket.decode(buf.subarray(2)), 'tcp');
-      if (!out) return s.destroy();
-      const len = Buffer.alloc(2);
-      len.writeUInt16BE(out.length);
-      s.end(Buffer.concat([len, out]));
+  for (let attempt = 0; ; attempt++) {
+    const udp = dgram.createSocket('udp4');
+    udp.bind(0, '127.0.0.1');
+    await once(udp, 'listening');
+    const port = udp.address().port;
+    const fake: Fake = { port, udpQueries: 0, tcpQueries: 0, close: async () => {} };
+    const tcp = net.createServer((s) => {
+      let buf = Buffer.alloc(0);
+      s.on('error', () => {});
+      s.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+        fake.tcpQueries++;
+        const out = reply(dnsPacket.decode(buf.subarray(2)), 'tcp');
+        if (!out) return s.destroy();
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(out.length);
+        s.end(Buffer.concat([len, out]));
+      });
     });
-  });
-  tcp.listen(port, '127.0.0.1');
-  await once(tcp, 'listening');
-  const fake: Fake = {
-    port,
-    udpQueries: 0,
-    tcpQueries: 0,
-    close: () => new Promise<void>((resolve) => {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, '127.0.0.1', () => resolve());
+      });
+    } catch (err) {
+      // the TCP port of that number is taken: another one
       udp.close();
-      tcp.close(() => resolve());
-    }),
-  };
-  udp.on('message', (msg, rinfo) => {
-    fake.udpQueries++;
-    const out = reply(dnsPacket.decode(msg), 'udp');
-    if (out) udp.send(out, rinfo.port, rinfo.address);
-  });
-  t.teardown(() => fake.close());
-  return fake;
+      if (attempt >= 10) throw err;
+      continue;
+    }
+    fake.close = () =>
+      new Promise<void>((resolve) => {
+        udp.close();
+        tcp.close(() => resolve());
+      });
+    udp.on('message', (msg, rinfo) => {
+      fake.udpQueries++;
+      const out = reply(dnsPacket.decode(msg), 'udp');
+      if (out) udp.send(out, rinfo.port, rinfo.address);
+    });
+    t.teardown(() => fake.close());
+    return fake;
+  }
 }
 
-function answer(q: dnsPacket.DecodedPacket, opts: { rcode?: number; tc?: boolean; id?: number; ips?: string[]; name?: string } = {}): Buffer {
+function answer(q: dnsPacket.DecodedPacket, opts: { rcode?: number; tc?: boolean; id?: number; ips?: string[]; name?: string; noQuestion?: boolean } = {}): Buffer {
   const question = q.questions![0]!;
   const buf = dnsPacket.encode({
     type: 'response',
     id: opts.id ?? q.id,
     flags: dnsPacket.RECURSION_AVAILABLE | (opts.tc ? dnsPacket.TRUNCATED_RESPONSE : 0),
-    questions: [{ ...question, name: opts.name ?? question.name }],
+    questions: opts.noQuestion ? [] : [{ ...question, name: opts.name ?? question.name }],
     answers: (opts.ips ?? []).map((ip) => ({ type: 'A' as const, name: question.name, ttl: 42, data: ip })),
   });
   buf.writeUInt16BE((buf.readUInt16BE(2) & 0xfff0) | (opts.rcode ?? 0), 2);
@@ -128,6 +136,18 @@ t.test('answers with another id or another question are ignored', async (t) => {
   const client = new DnsClient([{ host: '127.0.0.1', port: srv.port }]);
   await t.rejects(client.query('web.test', 'A'), /timeout|does not match/);
   t.ok(srv.udpQueries >= 2, 'asked again');
+});
+
+t.test('a server that does not know EDNS0 (FORMERR) is asked again without it; an answer without a question section is taken', async (t) => {
+  const seen: boolean[] = [];
+  const srv = await fakeServer(t, (q) => {
+    const edns = (q.additionals ?? []).some((r) => r.type === 'OPT');
+    seen.push(edns);
+    return edns ? answer(q, { rcode: 1 }) : answer(q, { ips: ['10.0.0.4'], noQuestion: true });
+  });
+  const a = await new DnsClient([{ host: '127.0.0.1', port: srv.port }]).query('old.test', 'A');
+  t.same(seen, [true, false], 'with EDNS0, then without');
+  t.equal(a.answers.length, 1);
 });
 
 t.test('a truncated UDP answer is asked again over TCP', async (t) => {
