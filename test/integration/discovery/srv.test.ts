@@ -108,7 +108,7 @@ t.test('srv: an answer too big for UDP is asked again over TCP', { skip }, async
 t.test('--workers: the primary resolves, the workers follow; no worker resolves', { skip }, async (t) => {
   const [one, two, three] = await namedBackends(t, 'one', 'two', 'three');
   const dns = await startDnsmasq(t, { ttl: 1, records: records([['one', one!.port, 0, 1], ['two', two!.port, 0, 1]]) });
-  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--backend', SRC, '--resolver', dns.address, '--workers', '2', '--health-check', 'off', '--admin', '127.0.0.1:0', '--log-level', 'debug']);
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--backend', SRC, '--resolver', dns.address, '--workers', '2', '--health-check', 'off', '--admin', '127.0.0.1:0', '--log-level', 'debug'], { timeoutMs: 30_000 });
   const admin = lb.adminPort!;
   const s = await stats(admin);
   t.same((s.backends as Json[]).map((b) => [b.name, b.source]).sort(), [[`one.test:${one!.port}`, SRC], [`two.test:${two!.port}`, SRC]]);
