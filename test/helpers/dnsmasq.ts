@@ -64,7 +64,7 @@ export async function startDnsmasq(t: { teardown(fn: () => unknown): void }, opt
     });
   }
   const dir = mkdtempSync(join(tmpdir(), 'lb4-dns-'));
-  const port = await freePort();
+  let port = await freePort();
   const hostsFile = join(dir, 'hosts');
   const logFile = join(dir, 'log');
   const confFile = join(dir, 'dnsmasq.conf');
@@ -154,7 +154,17 @@ export async function startDnsmasq(t: { teardown(fn: () => unknown): void }, opt
     clearTimeout(timer);
   };
 
-  await start();
+  // the port was free for TCP; its UDP twin may not be: then another port
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      await stop();
+      if (attempt >= 4) throw err;
+      port = await freePort();
+    }
+  }
   t.teardown(async () => {
     await stop();
     rmSync(dir, { recursive: true, force: true });
