@@ -11,6 +11,7 @@
  *   Front          accept, peek, dispatch to a stream    src/stream/front.ts
  *   Listener[]     the bound sockets                     src/l4/listener.ts
  *   AdminServer    /stats, /metrics, dashboard, actions  src/admin/server.ts
+ *   Discovery      dns:/srv: sources → PoolSet.setSource src/discovery/discovery.ts
  *
  * The CLI builds a Config and calls start(); embedders use createBalancer()
  * from src/index.ts the same way.
@@ -34,6 +35,8 @@ import { HealthChecker } from './health/checker.js';
 import { HealthEvents, type CheckObserver } from './health/events.js';
 import type { ProbeTarget } from './health/probes.js';
 import { PoolSet } from './stream/pools.js';
+import { Discovery } from './discovery/discovery.js';
+import type { BackendSpec } from './config/parse.js';
 import { StreamRegistry } from './stream/registry.js';
 import { Front } from './stream/front.js';
 import type { StreamServices } from './stream/services.js';
@@ -56,6 +59,12 @@ export interface BalancerOptions {
    * may name them. Nothing is registered process-wide.
    */
   strategies?: readonly PickerFactory[];
+  /** Resolve dns:/srv: sources (default true; a --workers worker gets the primary's answers instead). */
+  discovery?: boolean;
+  /** The PoolSet carries no connections (the --workers primary): see PoolSetOptions.mirror. */
+  mirror?: boolean;
+  /** No `backend added`/`removed` lines (a --workers worker: the primary logs them once). */
+  quietMembership?: boolean;
 }
 
 /** The `/stats` document (README "Admin API"); fields beyond these are in the README. */
@@ -93,6 +102,8 @@ export class Balancer implements AdminSource {
   private readonly reclaimer = new MemoryReclaimer();
   private readonly activeChecks: boolean;
   private readonly findStrategy: StrategyLookup;
+  /** The dns:/srv: sources; null in a --workers worker (the primary resolves). */
+  readonly discovery: Discovery | null;
 
   constructor(config: Config, opts: BalancerOptions = {}) {
     try {
@@ -107,7 +118,8 @@ export class Balancer implements AdminSource {
     this.loggers = opts.loggers ?? createLoggers(config.logLevel);
     const getConfig = (): Config => this.config;
     const log = this.loggers.log;
-    this.poolSet = new PoolSet(getConfig, log, this.findStrategy);
+    this.poolSet = new PoolSet(getConfig, log, { findStrategy: this.findStrategy, mirror: opts.mirror === true, quiet: opts.quietMembership === true, onMembership: () => this.checker?.sync() });
+    this.discovery = opts.discovery === false ? null : new Discovery({ setSource: (pool, source, specs) => void this.setSource(pool, source, specs) }, log);
     this.health = new HealthEvents(getConfig, log, this.poolSet);
     this.registry = new StreamRegistry(getConfig, this.loggers);
     this.upstream = new UpstreamOptions(getConfig);
@@ -229,6 +241,17 @@ export class Balancer implements AdminSource {
     this.poolSet.setAdminState(b, action);
   }
 
+  /**
+   * Replace what `source` contributes to `pool` (a discovery source's new
+   * answer; run-time additions use source `api`): the one membership path,
+   * PoolSet.setSource (the health checker follows through onMembership).
+   * The --workers primary also sends it to every worker. False when there
+   * is no such pool.
+   */
+  setSource(pool: string, source: string, specs: readonly BackendSpec[]): boolean {
+    return this.poolSet.setSource(pool, source, specs);
+  }
+
   // ---- lifecycle ----
 
   private tlsOptions(): TlsOptions | null {
@@ -268,6 +291,9 @@ export class Balancer implements AdminSource {
   async start(): Promise<void> {
     const tls = this.tlsOptions();
     if (this.activeChecks) this.checker = this.buildChecker();
+    // first answers of the dns:/srv: sources before listening (each bounded; a failure still starts)
+    await this.discovery?.sync(this.config);
+    this.poolSet.markLive();
     try {
       for (const addr of this.config.listen) {
         const l = new Listener(addr, tls, this.front, { acceptProxy: this.config.acceptProxy, handshakeTimeout: this.config.peekTimeout });
@@ -282,6 +308,7 @@ export class Balancer implements AdminSource {
     } catch (err) {
       for (const l of this.listeners) l.close();
       this.admin?.close();
+      this.discovery?.stop();
       throw err;
     }
     this.checker?.start();
@@ -340,6 +367,7 @@ export class Balancer implements AdminSource {
     this.tlsTerminator?.reload(c);
     this.upstream.clear();
     this.poolSet.apply(c);
+    this.discovery?.sync(c).catch((err: Error) => this.loggers.log.error({ err: err.message }, 'dns discovery failed'));
     const list = this.poolSet.backends();
     if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
     this.poolSet.rebuildAll();
@@ -356,6 +384,7 @@ export class Balancer implements AdminSource {
     this.draining = true;
     for (const l of this.listeners) l.close();
     this.checker?.stop();
+    this.discovery?.stop();
     this.health.stop();
     this.poolSet.stop();
     this.tlsTerminator?.stop();

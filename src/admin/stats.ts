@@ -1,7 +1,7 @@
 /**
  * The /stats document (README "Admin API"), built from the live counters.
  * Fields beyond the documented core (`pool` with `panic` and `queued`,
- * `check`, `circuit`, `effective_weight`, peaks, rates, error classes,
+ * `check`, `circuit`, `effective_weight`, `source`, `priority`, peaks, rates, error classes,
  * `listeners`, `sessions`, `ends`, `draining`, `version`) are additions for
  * operators and the dashboard; the core fields keep their exact names and
  * meaning.
@@ -22,6 +22,7 @@ export interface BackendStatsJson {
   bytes_in: number;
   bytes_out: number;
   last_used: string | null;
+  source: string;
   [extra: string]: unknown;
 }
 
@@ -63,6 +64,10 @@ export function backendStats(b: Backend, pool?: string, limit = 0, now = Date.no
     bytes_in: b.bytesIn,
     bytes_out: b.bytesOut,
     last_used: iso(b.lastUsed),
+    // who put it there: `config`, `api`, or the discovery source (`dns:HOST:PORT`, `srv:NAME`)
+    source: b.source,
+    // srv: targets: the SRV priority (lower first; higher ones wait while one of the lowest is up)
+    ...(b.priority >= 0 ? { priority: b.priority } : {}),
     effective_weight: b.weight,
     // sessions (HAProxy's scur/smax/slim) and their rate per second now and at its peak
     max_active: b.maxActive,

@@ -17,7 +17,7 @@ import { SETTINGS, SettingProblems, type ParseContext, type SettingDef } from '.
 import { knownStrategyNames, strategyLookup, type PickerFactory } from '../core/pickers/index.js';
 import { didYouMean } from './suggest.js';
 import type { CertificateSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
-import type { BackendSpec } from './parse.js';
+import { isDiscoverySpec, type BackendEntry, type BackendSpec, type DiscoverySpec } from './parse.js';
 import { resolveIdentity } from './identity.js';
 
 export interface ConfigSources {
@@ -265,7 +265,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
   checkTlsSettings(c, prefix, whereOf, failed, fail);
 
   // the backends: at least one somewhere, names unique across pools
-  if (ok('backends') && poolsOk && c.pools.every((p) => p.backends.length === 0)) {
+  if (ok('backends') && poolsOk && c.pools.every((p) => p.backends.length === 0 && p.sources.length === 0)) {
     fail('no backends: give --backend HOST:PORT (or LB_BACKENDS, or backends: in --config)');
   }
   /** `by default`, `from --mode`, `from LB_MODE`, `from lb4.yaml:3`, `from the options`. */
@@ -289,6 +289,11 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
       if (first !== undefined) fail(`${where}: duplicate backend name "${b.name}" (names are unique across pools${lineLabel(first)})`);
       else seen.set(b.name, where);
     });
+    const sources = new Set<string>();
+    for (const src of p.sources) {
+      if (sources.has(src.source)) fail(`${p.name === 'default' ? whereOf.backends! : `${prefix}pools.${p.name}.backends`}: duplicate discovery source "${src.source}"`);
+      sources.add(src.source);
+    }
   }
   if (ok('mode') && c.mode === 'l4' && c.routes.length > 0) {
     fail(`${prefix}routes: HTTP routes need mode l7 (mode is l4 ${fromText('mode')}; use sni: to route TLS by server name in l4)`);
@@ -341,8 +346,10 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
   const strategyDef = SETTINGS.find((s) => s.key === 'strategy')!;
   const backendsDef = SETTINGS.find((s) => s.key === 'backends')!;
   const pools: PoolSpec[] = [];
-  const topBackends = (out.backends as BackendSpec[] | undefined) ?? [];
-  if (topBackends.length > 0) pools.push({ name: 'default', strategy: out.strategy as string, backends: topBackends });
+  const top = split((out.backends as BackendEntry[] | undefined) ?? []);
+  // Config.backends keeps the HOST:PORT ones; the default pool has both
+  out.backends = top.backends;
+  if (top.backends.length + top.sources.length > 0) pools.push({ name: 'default', strategy: out.strategy as string, ...top });
   if (file.pools !== undefined && file.pools !== null) {
     inPools = true;
     if (!isMap(file.pools)) fail(`${prefix}pools: expected a mapping of pool name to {strategy, backends}`);
@@ -350,7 +357,7 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
       for (const [name, def] of Object.entries(file.pools)) {
         const where = `${prefix}pools.${name}`;
         if (!/^[A-Za-z0-9._-]+$/.test(name)) fail(`${where}: invalid pool name (allowed: A-Z a-z 0-9 . _ -)`);
-        if (name === 'default' && topBackends.length > 0) fail(`${where}: "default" is the pool of --backend/backends:; pick another name`);
+        if (name === 'default' && pools.length > 0 && pools[0]!.name === 'default') fail(`${where}: "default" is the pool of --backend/backends:; pick another name`);
         if (!isMap(def)) {
           fail(`${where}: expected {strategy, backends}`);
           continue;
@@ -358,9 +365,9 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
         for (const k of Object.keys(def)) if (k !== 'strategy' && k !== 'backends') fail(`${where}.${k}: unknown pool setting${didYouMean(k, ['strategy', 'backends'])} (known: strategy, backends)`);
         try {
           const strategy = def.strategy === undefined ? (out.strategy as string) : (strategyDef.parse(def.strategy, `${where}.strategy`, ctx) as string);
-          const backends = def.backends === undefined ? [] : (backendsDef.parse(def.backends, `${where}.backends`) as BackendSpec[]);
-          if (backends.length === 0) fail(`${where}.backends: a pool needs at least one backend`);
-          pools.push({ name, strategy, backends });
+          const entries = def.backends === undefined ? [] : (backendsDef.parse(def.backends, `${where}.backends`) as BackendEntry[]);
+          if (entries.length === 0) fail(`${where}.backends: a pool needs at least one backend`);
+          pools.push({ name, strategy, ...split(entries) });
         } catch (err) {
           fail((err as Error).message);
         }
@@ -452,7 +459,21 @@ function checkTlsSettings(c: Config, prefix: string, whereOf: Record<string, str
     p.backends.forEach((b, i) => {
       if (b.tls && b.tls.ca !== null) readable(b.tls.ca, `${list}[${i}].ca`, fail);
     });
+    for (const src of p.sources) {
+      if (src.tls && src.tls.ca !== null) readable(src.tls.ca, `${list}: ${src.source}.ca`, fail);
+    }
   }
+}
+
+/** Separate HOST:PORT backends from discovery sources, each list in the order given. */
+function split(entries: readonly BackendEntry[]): { backends: BackendSpec[]; sources: DiscoverySpec[] } {
+  const backends: BackendSpec[] = [];
+  const sources: DiscoverySpec[] = [];
+  for (const e of entries) {
+    if (isDiscoverySpec(e)) sources.push(e);
+    else backends.push(e);
+  }
+  return { backends, sources };
 }
 
 function deepFreeze<T>(o: T): T {

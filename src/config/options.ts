@@ -55,6 +55,8 @@ export interface LbOptions {
   /** `PORT`, `HOST:PORT` or `[V6]:PORT`, or a list; port 0 takes a free port (see Balancer.ports). Default `0.0.0.0:4443`. */
   listen?: string | number | ReadonlyArray<string | number>;
   backends?: string | readonly BackendOption[];
+  /** DNS servers asked by `dns:`/`srv:` backends, `IP` or `IP:PORT`, in order (default the system's). */
+  resolvers?: string | readonly string[];
   /** A built-in strategy, or the name of a custom one passed to configFrom and createBalancer. */
   strategy?: string;
   tlsCert?: string;

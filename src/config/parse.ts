@@ -109,6 +109,59 @@ export interface BackendSpec extends HostPort {
   sendProxy?: 0 | 1 | 2;
   /** Upstream TLS (false = plain); absent = the global --backend-tls. */
   tls?: BackendTlsSpec | false;
+  /** SRV priority of a backend found by an `srv:` source (lower is preferred); absent otherwise. */
+  priority?: number;
+}
+
+/**
+ * A discovery source given where a backend is expected (README "Discovery"):
+ * `dns:HOST:PORT[,weight=N]` (every A/AAAA address of HOST is a backend on
+ * PORT) or `srv:NAME` (every SRV target of NAME). `source` is the string
+ * shown in /stats and the logs; `sendProxy` and `tls` (config file only)
+ * apply to every backend the source finds.
+ */
+export type DiscoverySpec =
+  | { readonly kind: 'dns'; readonly source: string; readonly host: string; readonly port: number; readonly weight: number; readonly sendProxy?: 0 | 1 | 2; readonly tls?: BackendTlsSpec | false }
+  | { readonly kind: 'srv'; readonly source: string; readonly name: string; readonly sendProxy?: 0 | 1 | 2; readonly tls?: BackendTlsSpec | false };
+
+/** One entry of `--backend` / `backends:`: a backend, or a discovery source. */
+export type BackendEntry = BackendSpec | DiscoverySpec;
+
+export function isDiscoverySpec(e: BackendEntry): e is DiscoverySpec {
+  return 'kind' in e;
+}
+
+/**
+ * Is `address` a discovery source rather than `HOST:PORT`? `dns:` followed by
+ * `HOST:PORT`, or `srv:` followed by a name. A host literally named `dns` or
+ * `srv` still works as `dns:53` or `srv:8080` (a port after the colon).
+ */
+export function isDiscoveryAddress(address: string): boolean {
+  const s = address.trim();
+  if (s.startsWith('dns:')) return s.indexOf(':', 4) > 4;
+  if (s.startsWith('srv:')) return s.length > 4 && !/^\d+$/.test(s.slice(4));
+  return false;
+}
+
+/**
+ * `dns:HOST:PORT` or `srv:NAME` (without options) → a discovery spec with
+ * the given weight (`dns:` only; `srv:` weights come from the records).
+ */
+export function parseDiscoveryAddress(address: string, weight: number | undefined): DiscoverySpec {
+  const s = address.trim();
+  if (s.startsWith('dns:')) {
+    const rest = s.slice(4);
+    const colon = rest.lastIndexOf(':');
+    const host = rest.slice(0, colon);
+    if (isIP(host) !== 0 || host.startsWith('[')) throw new Error(`"${s}": dns: needs a host name (an IP address is a plain backend: HOST:PORT)`);
+    if (!HOSTNAME_RE.test(host)) throw new Error(`invalid host "${host}" in "${s}"`);
+    const port = parsePort(rest.slice(colon + 1), false);
+    return { kind: 'dns', source: `dns:${host}:${port}`, host, port, weight: weight ?? 1 };
+  }
+  const name = s.slice(4);
+  if (!HOSTNAME_RE.test(name)) throw new Error(`invalid SRV name "${name}" in "${s}"`);
+  if (weight !== undefined) throw new Error(`"${s}": srv: takes its weights from the SRV records (no weight=)`);
+  return { kind: 'srv', source: `srv:${name}`, name };
 }
 
 /** `HOST:PORT[,weight=N][,name=ID]`. */
@@ -127,6 +180,25 @@ export function parseBackendSpec(text: string): BackendSpec {
     else throw new Error(`unknown backend option "${key}" in "${text}" (known: weight, name)`);
   }
   return { ...hp, weight, name: name ?? `${hp.host}:${hp.port}` };
+}
+
+/**
+ * One `--backend` value: `HOST:PORT[,weight=N][,name=ID]`, or a discovery
+ * source `dns:HOST:PORT[,weight=N]` / `srv:NAME`.
+ */
+export function parseBackendEntry(text: string): BackendEntry {
+  const parts = text.trim().split(',');
+  if (!isDiscoveryAddress(parts[0]!)) return parseBackendSpec(text);
+  let weight: number | undefined;
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i]!;
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    if (key === 'weight') weight = parseWeight(eq < 0 ? '' : part.slice(eq + 1));
+    else if (key === 'name') throw new Error(`"${text.trim()}": a discovery source names its backends itself (IP:PORT or TARGET:PORT; no name=)`);
+    else throw new Error(`unknown backend option "${key}" in "${text}" (known: weight)`);
+  }
+  return parseDiscoveryAddress(parts[0]!, weight);
 }
 
 export function parseWeight(value: string | number): number {
@@ -150,4 +222,19 @@ export function parseSize(text: string | number, min: number, max: number): numb
   const unit = (m[2] ?? '').toLowerCase();
   const n = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
   return parseInteger(n, min, max);
+}
+
+/** A DNS server for `--resolver`: `IP`, `IP:PORT`, `V6` or `[V6]:PORT` (port 53 by default). Names are not allowed: who would resolve them? */
+export function parseResolver(text: string): HostPort {
+  const s = text.trim();
+  if (isIP(s) !== 0) return { host: s, port: 53 };
+  const bad = new Error(`invalid resolver "${text}" (use IP or IP:PORT; [V6]:PORT for IPv6 with a port)`);
+  let hp: HostPort;
+  try {
+    hp = parseHostPort(s);
+  } catch {
+    throw bad;
+  }
+  if (isIP(hp.host) === 0) throw bad;
+  return hp;
 }

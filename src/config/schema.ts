@@ -8,15 +8,19 @@
 import { findPickerFactory, strategyNames, type StrategyLookup } from '../core/pickers/index.js';
 import {
   formatDuration,
+  isDiscoveryAddress,
+  parseBackendEntry as parseBackendText,
   parseBackendName,
-  parseBackendSpec,
+  parseDiscoveryAddress,
+  parseResolver,
   parseBoolean,
   parseDuration,
   parseHostPort,
   parseInteger,
   parseSize,
   parseWeight,
-  type BackendSpec,
+  type BackendEntry,
+  type BackendTlsSpec,
   type HostPort,
 } from './parse.js';
 import type { Config, HashKey, HealthCheckSpec } from './types.js';
@@ -135,35 +139,44 @@ export function parseProxyVersion(value: unknown, where: Where): 0 | 1 | 2 {
   throw new Error(`${where}: invalid PROXY protocol version "${s}" (use v1, v2 or off)`);
 }
 
-function parseBackendEntry(item: unknown, where: Where): BackendSpec {
-  if (typeof item === 'string') return wrap(where, () => parseBackendSpec(item));
+function parseBackendEntry(item: unknown, where: Where): BackendEntry {
+  if (typeof item === 'string') return wrap(where, () => parseBackendText(item));
   if (item && typeof item === 'object' && !Array.isArray(item)) {
     const o = item as Record<string, unknown>;
     for (const k of Object.keys(o)) {
       if (!BACKEND_KEYS.includes(k)) throw new Error(`${where}.${k}: unknown backend setting (known: ${BACKEND_KEYS.join(', ')})`);
     }
     if (o.address === undefined) throw new Error(`${where}.address: missing`);
-    const hp = wrap(`${where}.address`, () => parseHostPort(str(o.address, `${where}.address`)));
-    const weight = o.weight === undefined ? 1 : wrap(`${where}.weight`, () => parseWeight(o.weight as string | number));
-    const name = o.name === undefined ? `${hp.host}:${hp.port}` : wrap(`${where}.name`, () => parseBackendName(str(o.name, `${where}.name`)));
-    const spec: BackendSpec = { ...hp, weight, name };
-    if (o.sendProxy !== undefined && o.sendProxy !== null) spec.sendProxy = parseProxyVersion(o.sendProxy, `${where}.sendProxy`);
+    const address = str(o.address, `${where}.address`);
+    const weight = o.weight === undefined ? undefined : wrap(`${where}.weight`, () => parseWeight(o.weight as string | number));
+    let spec: BackendEntry;
+    if (isDiscoveryAddress(address)) {
+      // a discovery source: its backends are named by what it finds
+      if (o.name !== undefined) throw new Error(`${where}.name: a discovery source names its backends itself (IP:PORT or TARGET:PORT)`);
+      spec = wrap(`${where}.address`, () => parseDiscoveryAddress(address, weight));
+    } else {
+      const hp = wrap(`${where}.address`, () => parseHostPort(address));
+      const name = o.name === undefined ? `${hp.host}:${hp.port}` : wrap(`${where}.name`, () => parseBackendName(str(o.name, `${where}.name`)));
+      spec = { ...hp, weight: weight ?? 1, name };
+    }
+    const extra: { sendProxy?: 0 | 1 | 2; tls?: BackendTlsSpec | false } = {};
+    if (o.sendProxy !== undefined && o.sendProxy !== null) extra.sendProxy = parseProxyVersion(o.sendProxy, `${where}.sendProxy`);
     const tlsSet = o.tls !== undefined && o.tls !== null;
     const tlsOn = tlsSet ? bool(o.tls, `${where}.tls`) : undefined;
     if (!tlsOn && (o.servername !== undefined || o.ca !== undefined || o.insecure !== undefined)) {
       throw new Error(`${where}: servername, ca and insecure need tls: true`);
     }
-    if (tlsOn === false) spec.tls = false;
+    if (tlsOn === false) extra.tls = false;
     else if (tlsOn === true) {
-      spec.tls = {
+      extra.tls = {
         servername: o.servername === undefined ? null : str(o.servername, `${where}.servername`),
         ca: o.ca === undefined ? null : str(o.ca, `${where}.ca`),
         insecure: o.insecure === undefined ? null : bool(o.insecure, `${where}.insecure`),
       };
     }
-    return spec;
+    return { ...spec, ...extra };
   }
-  throw new Error(`${where}: expected "HOST:PORT[,weight=N][,name=ID]" or {address, weight, name, sendProxy, tls, servername, ca, insecure}`);
+  throw new Error(`${where}: expected "HOST:PORT[,weight=N][,name=ID]", "dns:HOST:PORT[,weight=N]", "srv:NAME" or {address, weight, name, sendProxy, tls, servername, ca, insecure}`);
 }
 
 function parseHealthCheck(value: unknown, where: Where): HealthCheckSpec {
@@ -246,11 +259,11 @@ export const SETTINGS: readonly SettingDef[] = [
   },
   {
     key: 'backends', group: 'Backends & balancing', flag: '--backend', arg: 'SPEC', env: 'LB_BACKENDS', defaultText: null, repeatable: true,
-    help: 'HOST:PORT[,weight=N][,name=ID] (repeatable; weight 0..1000, default 1)',
+    help: 'HOST:PORT[,weight=N][,name=ID], or a discovery source dns:HOST:PORT[,weight=N] or srv:NAME (repeatable; weight 0..1000, default 1)',
     parse: (v, w) => {
       // Each bad entry is a problem of its own (`lb4 check` prints one line
       // per problem), so collect them all instead of stopping at the first.
-      const out: BackendSpec[] = [];
+      const out: BackendEntry[] = [];
       const problems: string[] = [];
       for (const { item, where } of list(v, w)) {
         try {
@@ -373,6 +386,12 @@ export const SETTINGS: readonly SettingDef[] = [
       if (s === 'auto') return availableParallelism();
       return int(1, 256)(s, w);
     },
+  },
+  {
+    key: 'resolvers', group: 'Backends & balancing', flag: '--resolver', arg: 'ADDR', env: 'LB_RESOLVERS', defaultText: null, unsetText: 'system', repeatable: true,
+    help: 'DNS server for dns: and srv: backends, IP or IP:PORT (repeatable, asked in order; default the nameservers of /etc/resolv.conf)',
+    parse: (v, w) => list(v, w).map(({ item, where }) => wrap(where, () => parseResolver(str(item, where)))),
+    show: (v) => (v as HostPort[]).map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)),
   },
   {
     key: 'user', group: 'Operations', flag: '--user', arg: 'NAME', env: 'LB_USER', defaultText: null,

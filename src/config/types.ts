@@ -2,7 +2,7 @@
  * The validated, frozen settings every other module reads (house rule 5:
  * nothing downstream reads process.env or re-parses strings).
  */
-import type { BackendSpec, HostPort } from './parse.js';
+import type { BackendSpec, DiscoverySpec, HostPort } from './parse.js';
 
 export type Mode = 'l4' | 'l7';
 
@@ -43,7 +43,10 @@ export interface PoolSpec {
   readonly name: string;
   /** Canonical strategy name (the global --strategy unless the pool sets its own). */
   readonly strategy: string;
+  /** Backends given as HOST:PORT (source `config`). */
   readonly backends: readonly BackendSpec[];
+  /** Discovery sources (`dns:`, `srv:`), in the order given: each feeds the pool the backends it finds. */
+  readonly sources: readonly DiscoverySpec[];
 }
 
 /** L7 route (config file `routes:`): first match wins. */
@@ -64,6 +67,7 @@ export interface SniRouteSpec {
 export interface Config {
   readonly mode: Mode;
   readonly listen: readonly HostPort[];
+  /** The default pool's HOST:PORT backends (its discovery sources are in `pools`). */
   readonly backends: readonly BackendSpec[];
   /** Canonical strategy name. */
   readonly strategy: string;
@@ -110,6 +114,8 @@ export interface Config {
   readonly user: string | null;
   /** Switch to this group (--group; name or gid), or null: the user's own group. */
   readonly group: string | null;
+  /** DNS servers asked by discovery sources (--resolver); empty = the system's (/etc/resolv.conf). */
+  readonly resolvers: readonly HostPort[];
   /** Every pool, the default one (`defaultPool`) included. */
   readonly pools: readonly PoolSpec[];
   readonly defaultPool: string;

@@ -30,6 +30,10 @@ export interface BackendInit {
   readonly sendProxy?: 0 | 1 | 2;
   /** Upstream TLS (false = plain); absent = the global setting. */
   readonly tls?: BackendTlsSpec | false;
+  /** Who put it in its pool: `config` (the default), `api`, or a discovery source (`dns:HOST:PORT`, `srv:NAME`). */
+  readonly source?: string;
+  /** SRV priority (lower is preferred; see Pool.rebuild); absent = none. */
+  readonly priority?: number;
 }
 
 export class Backend implements BackendView {
@@ -49,6 +53,18 @@ export class Backend implements BackendView {
   upSince = 0;
   /** Removed by a config reload: takes no new traffic, finishes what it has, then is forgotten. */
   removed = false;
+  /**
+   * Who put it in its pool (/stats `source`): `config`, `api`, or the
+   * discovery source that found it. Changed in place when another source
+   * takes the name over.
+   */
+  source: string;
+  /**
+   * SRV priority, or -1 for none. Among the backends of one source, only
+   * those of the lowest priority that has a backend up get traffic
+   * (Pool.rebuild); changed in place by a new answer.
+   */
+  priority: number;
 
   /** Open connections (L4) or in-flight requests (L7). */
   active = 0;
@@ -100,6 +116,8 @@ export class Backend implements BackendView {
     this.weight = init.weight;
     this.sendProxy = init.sendProxy;
     this.tls = init.tls;
+    this.source = init.source ?? 'config';
+    this.priority = init.priority ?? -1;
   }
 
   /** Does `init` name the same target (address, PROXY and TLS settings)? A reload replaces a backend whose target changed. */

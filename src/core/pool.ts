@@ -71,9 +71,12 @@ export class Pool {
     const scale = window > 0 ? SLOW_START_SCALE : 1;
     const usable: Backend[] = [];
     let healthy = 0;
+    const best = this.bestPriorities();
     for (const b of this.backends) {
       b.slot = -1;
       if (b.admin !== 'enabled' || b.removed || b.configWeight <= 0) continue;
+      // an SRV target of a higher priority than its source's best one that is up waits
+      if (b.priority >= 0 && best !== null && b.priority > (best.get(b.source) ?? Infinity)) continue;
       usable.push(b);
       if (b.healthy) healthy++;
     }
@@ -94,6 +97,25 @@ export class Pool {
       this.panic = panic;
       this.opts.onPanic?.(this, panic);
     }
+  }
+
+  /**
+   * RFC 2782 priorities, with lb4's backend state as the arbiter of "up":
+   * for each source that gave priorities (srv:), the lowest priority that has
+   * a backend up (admin enabled, not removed, healthy). Backends of a higher
+   * priority get no traffic while it is there; when no backend of a source is
+   * up, none is held back (panic mode may then try them all). Null when no
+   * backend has a priority (the usual case: no map is built).
+   */
+  private bestPriorities(): Map<string, number> | null {
+    let best: Map<string, number> | null = null;
+    for (const b of this.backends) {
+      if (b.priority < 0 || b.state !== 'up' || b.configWeight <= 0) continue;
+      best ??= new Map();
+      const cur = best.get(b.source);
+      if (cur === undefined || b.priority < cur) best.set(b.source, b.priority);
+    }
+    return best;
   }
 
   /**

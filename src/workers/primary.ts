@@ -30,6 +30,10 @@
  *   worker that exited are kept (from its last answer; a periodic refresh
  *   every 2 s bounds what a SIGKILL loses), so totals never go backwards.
  *   POST drain/disable/enable applies here and is sent to every worker.
+ * - **Discovery.** dns:/srv: sources are resolved here only; each new set is
+ *   applied to this Balancer's pools (health checks, /stats) and sent to
+ *   every worker (protocol.ts `source`); a new worker gets every current set
+ *   with `start`.
  * - **Reload.** SIGHUP/--watch-config re-read the file in the primary (an
  *   invalid file is logged once and changes nothing); the effective config
  *   (restart-only settings kept) is sent to every worker, then the health
@@ -53,6 +57,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Balancer, type BalancerOptions } from '../balancer.js';
 import type { Config } from '../config/types.js';
+import type { BackendSpec } from '../config/parse.js';
 import type { Backend } from '../core/backend.js';
 import type { Pool } from '../core/pool.js';
 import type { CircuitState } from '../core/health.js';
@@ -128,7 +133,7 @@ export class Primary extends Balancer {
   private ticketTimer: NodeJS.Timeout | null = null;
 
   constructor(config: Config, opts: BalancerOptions = {}) {
-    super(config, opts);
+    super(config, { ...opts, mirror: true });
     // every check result goes to every worker
     this.health.observers.push((b) => this.broadcast({ t: 'health', states: [stateOf(b)] }));
     for (let id = 1; id <= config.workers; id++) {
@@ -143,6 +148,9 @@ export class Primary extends Balancer {
    */
   override async start(): Promise<void> {
     this.checker = this.buildChecker();
+    // discovery runs here only: first answers before the workers start, which get them with `start`
+    await this.discovery?.sync(this.config);
+    this.poolSet.markLive();
     if (this.config.admin) {
       this.admin = new AdminServer(this, this.config.admin);
       await this.admin.listen();
@@ -169,6 +177,7 @@ export class Primary extends Balancer {
     } catch (err) {
       this.stopping = true;
       this.checker.stop();
+      this.discovery?.stop();
       for (const s of this.slots) s.worker?.process.kill('SIGKILL');
       await this.admin?.close();
       throw err;
@@ -216,7 +225,7 @@ export class Primary extends Balancer {
     switch (m.t) {
       case 'hello':
         // a `shutdown` sent before the worker could hear it is sent again here
-        this.send(slot, this.stopping ? { t: 'shutdown' } : { t: 'start', id: slot.id, config: this.config, health: this.healthStates(), tickets: this.ticketKeys });
+        this.send(slot, this.stopping ? { t: 'shutdown' } : { t: 'start', id: slot.id, config: this.config, health: this.healthStates(), tickets: this.ticketKeys, sources: this.poolSet.sources() });
         return;
       case 'listening':
         if (this.stopping) return;
@@ -299,11 +308,18 @@ export class Primary extends Balancer {
     this.broadcast({ t: 'admin', backend: b.name, action });
   }
 
+  /** A source's new set applies here (health checks, /stats) and in every worker. */
+  override setSource(pool: string, source: string, specs: readonly BackendSpec[]): boolean {
+    if (!super.setSource(pool, source, specs)) return false;
+    this.broadcast({ t: 'source', pool, source, specs });
+    void this.refresh();
+    return true;
+  }
+
   override reload(next: Config): void {
-    // The primary carries no connections; until the next refresh says
-    // otherwise, a removed backend is assumed busy somewhere so that it is
-    // kept (and shown `draining`) rather than dropped while workers drain it.
-    for (const b of this.poolSet.backends()) b.active = Math.max(b.active, 1);
+    // The primary carries no connections (its PoolSet mirrors the workers'):
+    // a removed backend stays, shown `draining`, until refresh() finds that
+    // no worker carries it any more.
     super.reload(next);
     this.broadcast({ t: 'reload', config: this.config });
     this.broadcast({ t: 'health', states: this.healthStates() });
@@ -390,14 +406,8 @@ export class Primary extends Balancer {
       b.maxRate = Math.max(b.maxRate, b.rate);
       b.circuit.state = circuit;
     }
-    // backends removed by a reload leave once no worker carries them
-    for (const p of this.pools.values()) {
-      const keep = p.backends.filter((b) => !b.removed || b.active > 0);
-      if (keep.length !== p.backends.length) {
-        p.backends = keep;
-        p.rebuild();
-      }
-    }
+    // backends removed by a reload or a discovery source leave once no worker carries them
+    this.poolSet.sweep();
 
     this.listeners.forEach((l, i) => {
       const st = l.stats;

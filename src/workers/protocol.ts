@@ -6,11 +6,13 @@
  *
  *   primary → worker                         worker → primary
  *                                            hello                     (ready to receive)
- *   start   {id, config, health, tickets}    listening {listeners}     (once bound)
+ *   start   {id, config, health, tickets,    listening {listeners}     (once bound)
+ *            sources}
  *   tickets {keys}                           (TLS ticket key, rotated by the primary)
  *   reload  {config}                         listen-error {message}    (then exits 1)
  *   health  {states}                         stats {req, snapshot}     (answer to stats)
  *   admin   {backend, action}
+ *   source  {pool, source, specs}
  *   stats   {req}
  *   shutdown
  *
@@ -20,6 +22,11 @@
  * - `health` carries what the primary's active checks say per backend name
  *   (rise/fall already applied there); workers never probe. Sent in full
  *   with `start` and after each reload, then one entry per check result.
+ * - `source` carries what a discovery source (dns:, srv:) found for a pool:
+ *   the primary resolves, workers never do. `start` carries every source's
+ *   current set; each change is one `source` message, applied through the
+ *   same PoolSet.setSource as in the primary, so both hold the same
+ *   backends (a worker's reload keeps the sets of sources still listed).
  * - `stats` answers carry raw counters; the primary sums them (see
  *   primary.ts) and keeps the totals of exited workers so counters never go
  *   backwards.
@@ -27,6 +34,7 @@
 import type { Config } from '../config/types.js';
 import type { CircuitState } from '../core/health.js';
 import type { RelayStats } from '../l4/relay.js';
+import type { SourceSet } from '../stream/pools.js';
 
 /** What the primary's active checks say about one backend. */
 export interface HealthState {
@@ -41,11 +49,12 @@ export interface HealthState {
 export type AdminAction = 'drain' | 'disable' | 'enable';
 
 export type ToWorker =
-  | { readonly t: 'start'; readonly id: number; readonly config: Config; readonly health: readonly HealthState[]; readonly tickets: Buffer | null }
+  | { readonly t: 'start'; readonly id: number; readonly config: Config; readonly health: readonly HealthState[]; readonly tickets: Buffer | null; readonly sources: readonly SourceSet[] }
   | { readonly t: 'tickets'; readonly keys: Buffer }
   | { readonly t: 'reload'; readonly config: Config }
   | { readonly t: 'health'; readonly states: readonly HealthState[] }
   | { readonly t: 'admin'; readonly backend: string; readonly action: AdminAction }
+  | ({ readonly t: 'source' } & SourceSet)
   | { readonly t: 'stats'; readonly req: number }
   | { readonly t: 'shutdown' };
 

@@ -8,7 +8,10 @@
  *
  * What it does not do: active health checks (the primary runs them once and
  * sends their verdicts, applied here without logging: the primary logged the
- * transition), the admin server (the primary's), reading --config (the
+ * transition), DNS discovery (the primary resolves dns:/srv: sources and
+ * sends what they find, applied here through the same PoolSet.setSource,
+ * without logging `backend added`/`removed`: the primary logs them once),
+ * the admin server (the primary's), reading --config (the
  * primary sends the validated effective config), and the start-up lines
  * (the primary prints them once every worker is listening). Its own log
  * lines carry `"worker": ID`.
@@ -143,8 +146,10 @@ export function runWorker(opts: { relay?: 'native' | 'js' } = {}): Promise<numbe
           const base = createLoggers(m.config.logLevel);
           const child = { worker: m.id };
           loggers = { log: base.log.child(child), always: base.always.child(child), flush: base.flush };
-          const b = new Balancer(workerConfig(m.config), { loggers, activeChecks: false, relay: opts.relay });
+          const b = new Balancer(workerConfig(m.config), { loggers, activeChecks: false, relay: opts.relay, discovery: false, quietMembership: true });
           lb = b;
+          // what the primary's discovery sources found so far
+          for (const s of m.sources) b.poolSet.setSource(s.pool, s.source, s.specs);
           for (const s of m.health) health.set(s.name, s);
           for (const s of m.health) applyHealth(b, s);
           b.poolSet.rebuildAll();
@@ -186,6 +191,9 @@ export function runWorker(opts: { relay?: 'native' | 'js' } = {}): Promise<numbe
         }
         case 'admin':
           if (lb) applyAdmin(lb, m.backend, m.action);
+          return;
+        case 'source':
+          lb?.poolSet.setSource(m.pool, m.source, m.specs);
           return;
         case 'tickets':
           lb?.tlsTerminator?.useSharedTicketKeys(Buffer.from(m.keys));

@@ -37,6 +37,12 @@ export interface TestBackend {
 }
 
 const HOST = '127.0.0.1';
+
+/** Where a backend listens: default 127.0.0.1, port 0 (another 127.x address and a fixed port for DNS-discovered backends). */
+export interface ListenAt {
+  host?: string;
+  port?: number;
+}
 const DEFAULT_WAIT_MS = 5_000;
 
 function waitFor(
@@ -70,7 +76,8 @@ function waitFor(
  * Starts `server` on 127.0.0.1:0 and builds the common part of a test backend.
  * `onSocket` runs for each accepted socket (already tracked).
  */
-async function track(server: net.Server): Promise<TestBackend> {
+async function track(server: net.Server, at: ListenAt = {}): Promise<TestBackend> {
+  const host = at.host ?? HOST;
   const sockets = new Set<net.Socket>();
   const events = new EventEmitter();
   let accepted = 0;
@@ -86,14 +93,14 @@ async function track(server: net.Server): Promise<TestBackend> {
     });
     events.emit('connection', s);
   });
-  server.listen(0, HOST);
+  server.listen(at.port ?? 0, host);
   await once(server, 'listening');
   const port = (server.address() as net.AddressInfo).port;
   let closing: Promise<void> | undefined;
   const backend: TestBackend = {
     server,
     port,
-    address: `${HOST}:${port}`,
+    address: `${host}:${port}`,
     get connections() {
       return sockets.size;
     },
@@ -149,7 +156,7 @@ export interface NamedBackend extends EchoBackend {
 }
 
 /** Starts a backend that writes `${name}\n` on each connection, then echoes what it gets. */
-export async function namedBackend(name: string): Promise<NamedBackend> {
+export async function namedBackend(name: string, at: ListenAt = {}): Promise<NamedBackend> {
   let bytesReceived = 0;
   const lastLines: string[] = [];
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -167,7 +174,7 @@ export async function namedBackend(name: string): Promise<NamedBackend> {
     });
     s.pipe(s);
   });
-  const base = await track(server);
+  const base = await track(server, at);
   return Object.defineProperties(base, {
     name: { value: name, enumerable: true },
     bytesReceived: { get: () => bytesReceived, enumerable: true },
