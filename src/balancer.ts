@@ -257,11 +257,13 @@ export class Balancer implements AdminSource {
   }
 
   /**
-   * Once a second: hand every JavaScript tunnel open for OFFLOAD_IDLE_MS or
-   * more to the native relay, then let the reclaimer decide whether a spike
-   * is over. O(open connections).
+   * Once a second: decay the backends' latency estimates (p2c-ewma), hand
+   * every JavaScript tunnel open for OFFLOAD_IDLE_MS or more to the native
+   * relay, then let the reclaimer decide whether a spike is over.
+   * O(backends + open connections).
    */
   private housekeeping(): void {
+    this.poolSet.decayLatency(performance.now());
     const now = Date.now();
     let handed = 0;
     const before = now - OFFLOAD_IDLE_MS;

@@ -144,6 +144,11 @@ export class PoolSet implements PoolService {
     this.rampTimer.unref();
   }
 
+  /** Once a second: decay every pool's latency estimates (p2c-ewma); `now` is performance.now(). */
+  decayLatency(now: number): void {
+    for (const p of this.byName.values()) p.decayLatency(now);
+  }
+
   /** Admin: drain, disable or enable a backend. */
   setAdminState(b: Backend, action: AdminAction): void {
     const to = action === 'drain' ? 'draining' : action === 'disable' ? 'disabled' : 'enabled';

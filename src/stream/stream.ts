@@ -62,6 +62,12 @@ export interface StreamExchange {
   housekeep?(openedBefore: number): boolean;
   /** Optional: bring live byte counters up to date (the native relay counts in its own memory). */
   sync?(): void;
+  /**
+   * Optional: true when the exchange records its own latency samples for
+   * p2c-ewma (L7: time to the response's first byte, through
+   * Backend.observeLatency); otherwise the stream records each connect time.
+   */
+  readonly ownLatencySamples?: boolean;
 }
 
 export class Stream implements Queued, ConnectOwner, Tracked {
@@ -102,6 +108,8 @@ export class Stream implements Queued, ConnectOwner, Tracked {
   /** The assignment's backend was counted (total, last_used). */
   private counted = false;
   private connecting: ConnectAttempt | null = null;
+  /** performance.now() when the connect in flight started (its time is a p2c-ewma latency sample). */
+  private connectStartedAt = 0;
   private queueTimer: NodeJS.Timeout | null = null;
   qPrev: Queued | null = null;
   qNext: Queued | null = null;
@@ -189,6 +197,7 @@ export class Stream implements Queued, ConnectOwner, Tracked {
   connect(b: Backend): void {
     this.busy = true;
     const svc = this.svc;
+    this.connectStartedAt = performance.now();
     this.connecting = new ConnectAttempt(b, svc.config.connectTimeout, this, {
       proxyHeader: svc.upstream.proxyHeader(b, this.client!, this.facts),
       tls: svc.upstream.tls(b),
@@ -199,6 +208,11 @@ export class Stream implements Queued, ConnectOwner, Tracked {
     this.connecting = null;
     const b = attempt.backend;
     this.svc.health.connectSucceeded(b);
+    if (this.exchange.ownLatencySamples !== true) {
+      // L4: the connect time (TLS handshake included) is the latency sample
+      const now = performance.now();
+      b.observeLatency(now - this.connectStartedAt, now);
+    }
     if (this.endReason !== null || this.assigned !== b) {
       socket.destroy();
       return;
