@@ -320,6 +320,15 @@ export const SETTINGS: readonly SettingDef[] = [
       return s;
     }),
   },
+  {
+    key: 'hashBalanceFactor', flag: '--hash-balance-factor', arg: 'N', defaultText: '0',
+    help: 'ip-hash with bounded loads: a backend above N% of the average load is skipped for the next on the ring (N >= 100; 0 = off)',
+    parse: (v, w) => {
+      const n = int(0, 100_000)(v, w);
+      if (n !== 0 && n < 100) throw new Error(`${w}: must be 0 (off) or at least 100 (percent of the average load)`);
+      return n;
+    },
+  },
   { key: 'hashKey', flag: '--hash-key', arg: 'KEY', defaultText: 'ip', help: 'what ip-hash hashes: ip, host, path, header:NAME, cookie:NAME (all but ip in l7 only)', parse: parseHashKey, show: showHashKey },
   {
     key: 'monitorUri', flag: '--monitor-uri', arg: 'PATH', defaultText: null, help: 'l7: lb4 answers GET PATH itself (200, or 503 when no backend is up)',

@@ -94,6 +94,8 @@ export interface Config {
   readonly slowStart: number;
   readonly trustProxy: readonly string[];
   readonly hashKey: HashKey;
+  /** ip-hash bounded loads in percent of the average load; 0 = off (--hash-balance-factor). */
+  readonly hashBalanceFactor: number;
   readonly monitorUri: string | null;
   readonly maxHeaderSize: number;
   readonly maxHeaders: number;

@@ -37,6 +37,7 @@ export class PoolSet implements PoolService {
     const pool = new Pool(spec.name, spec.backends.map((b) => new Backend(b)), findPickerFactory(spec.strategy)!, {
       backendMaxConns: c.backendMaxConns,
       slowStart: c.slowStart,
+      hashBalanceFactor: c.hashBalanceFactor,
       random: Math.random,
       now: Date.now,
       onPanic: (p, panic) => {
@@ -216,6 +217,7 @@ export class PoolSet implements PoolService {
     pool.factory = findPickerFactory(strategy)!;
     pool.opts.backendMaxConns = c.backendMaxConns;
     pool.opts.slowStart = c.slowStart;
+    pool.opts.hashBalanceFactor = c.hashBalanceFactor;
   }
 
   /** Stop timers (shutdown). */
