@@ -29,7 +29,8 @@ import { UpstreamOptions } from './l4/upstream.js';
 import { L7Context } from './l7/context.js';
 import { L7Session } from './l7/session.js';
 import { AdminServer } from './admin/server.js';
-import type { AdminAction, AdminSource, ConnectionCounters, RelayReport } from './admin/source.js';
+import type { AdminAction, AdminSource, ClientCounters, ConnectionCounters, RelayReport } from './admin/source.js';
+import { ClientLimiter } from './limits/client-limiter.js';
 import { HealthChecker } from './health/checker.js';
 import { HealthEvents, type CheckObserver } from './health/events.js';
 import type { ProbeTarget } from './health/probes.js';
@@ -62,6 +63,8 @@ export class Balancer implements AdminSource {
   checker: HealthChecker | null = null;
   readonly registry: StreamRegistry;
   readonly upstream: UpstreamOptions;
+  /** Per-client limits (--client-max-conns, --client-rate, --limit-store). */
+  readonly limiter: ClientLimiter;
   readonly front: Front;
   readonly listeners: Listener[] = [];
   admin: AdminServer | null = null;
@@ -87,6 +90,7 @@ export class Balancer implements AdminSource {
     this.health = new HealthEvents(getConfig, log, this.poolSet);
     this.registry = new StreamRegistry(getConfig, this.loggers);
     this.upstream = new UpstreamOptions(getConfig);
+    this.limiter = new ClientLimiter(getConfig, log);
     const registry = this.registry;
     const svc: StreamServices = {
       get config() {
@@ -95,6 +99,7 @@ export class Balancer implements AdminSource {
       pools: this.poolSet,
       health: this.health,
       upstream: this.upstream,
+      clients: this.limiter,
       streamEnded: (s, reason) => registry.ended(s, reason),
     };
     this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new L4Exchange(s));
@@ -147,6 +152,10 @@ export class Balancer implements AdminSource {
 
   get connections(): ConnectionCounters {
     return this.registry;
+  }
+
+  get clients(): ClientCounters {
+    return this.limiter;
   }
 
   get listenerStats(): readonly ListenerStats[] {
@@ -242,6 +251,7 @@ export class Balancer implements AdminSource {
       throw err;
     }
     this.checker?.start();
+    this.limiter.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
     if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ relay: relayStats() }, 'l4 relay');
@@ -293,6 +303,7 @@ export class Balancer implements AdminSource {
     // certificate files (the default pair and the SNI set) are re-read in place
     this.tlsTerminator?.reload(c);
     this.upstream.clear();
+    this.limiter.apply(c);
     this.poolSet.apply(c);
     const list = this.poolSet.backends();
     if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
@@ -326,6 +337,7 @@ export class Balancer implements AdminSource {
         await this.registry.whenEmpty(1000);
       }
     }
+    this.limiter.close();
     await this.admin?.close();
     this.loggers.log.info('stopped');
   }

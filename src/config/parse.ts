@@ -144,3 +144,8 @@ export function parseSize(text: string | number, min: number, max: number): numb
   const n = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
   return parseInteger(n, min, max);
 }
+
+/** A URL with its password replaced by `<redacted>` (for /config and logs). */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, (_m, auth: string) => `//${auth.includes(':') ? `${auth.slice(0, auth.indexOf(':'))}:<redacted>` : '<redacted>'}@`);
+}

@@ -16,6 +16,7 @@ import {
   parseInteger,
   parseSize,
   parseWeight,
+  redactUrl,
   type BackendSpec,
   type HostPort,
 } from './parse.js';
@@ -193,6 +194,20 @@ function showHashKey(v: unknown): string {
   return h.kind === 'header' || h.kind === 'cookie' ? `${h.kind}:${h.name}` : h.kind;
 }
 
+/** `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` or `rediss://...` (TLS). */
+function parseLimitStore(s: string, where: Where): string {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new Error(`${where}: invalid URL "${s}" (use redis://HOST:PORT)`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`${where}: "${u.protocol}" is not a Redis URL (use redis://HOST:PORT)`);
+  if (u.hostname === '') throw new Error(`${where}: no host in "${s}" (use redis://HOST:PORT)`);
+  if (u.pathname !== '' && u.pathname !== '/' && !/^\/\d+$/.test(u.pathname)) throw new Error(`${where}: the path must be a database number (redis://HOST:PORT/0)`);
+  return s;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const SETTINGS: readonly SettingDef[] = [
@@ -296,6 +311,14 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'idleTimeout', flag: '--idle-timeout', arg: 'DUR', defaultText: '5m', help: 'close a tunnel with no bytes either way for this long (0 = never)', parse: duration, show: showDuration },
   { key: 'maxConns', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap); more are closed at once', parse: int(0, 10_000_000) },
   { key: 'backendMaxConns', flag: '--backend-max-conns', arg: 'N', defaultText: '0', help: 'connections per backend (0 = no cap); a full backend is skipped', parse: int(0, 10_000_000) },
+  { key: 'clientMaxConns', flag: '--client-max-conns', arg: 'N', defaultText: '0', help: 'connections one client IP may hold at once (0 = no cap); more are closed (end client-limit)', parse: int(0, 10_000_000) },
+  { key: 'clientRate', flag: '--client-rate', arg: 'N', defaultText: '0', help: 'new connections (l4) or requests (l7) per second per client IP, sliding window (0 = no cap); l4 closes, l7 answers 429', parse: int(0, 10_000_000) },
+  {
+    key: 'limitStore', flag: '--limit-store', arg: 'URL', env: 'LB_LIMIT_STORE', defaultText: null, unsetText: 'off',
+    help: 'count --client-rate across lb4 instances in Redis: redis://HOST:PORT (local counting while it is unreachable)',
+    parse: (v, w) => parseLimitStore(str(v, w).trim(), w),
+    show: (v) => (v === null ? null : redactUrl(v as string)),
+  },
   { key: 'drainTimeout', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM/SIGINT, how long open connections may finish', parse: duration, show: showDuration },
   { key: 'accessLog', flag: '--access-log', env: 'LB_ACCESS_LOG', defaultText: 'off', help: 'one JSON line per finished connection (l4) or request (l7)', parse: bool },
   {

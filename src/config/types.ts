@@ -84,6 +84,12 @@ export interface Config {
   readonly idleTimeout: number;
   readonly maxConns: number;
   readonly backendMaxConns: number;
+  /** Connections one client IP may hold at once; 0 = no cap (--client-max-conns). */
+  readonly clientMaxConns: number;
+  /** New connections (l4) or requests (l7) per second per client IP; 0 = no cap (--client-rate). */
+  readonly clientRate: number;
+  /** Redis URL where --client-rate is counted across instances, or null (--limit-store). */
+  readonly limitStore: string | null;
   readonly drainTimeout: number;
   readonly accessLog: boolean;
   readonly logLevel: string;

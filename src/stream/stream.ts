@@ -90,6 +90,8 @@ export class Stream implements Queued, ConnectOwner, Tracked {
   retries = 0;
   /** The connection's end reason once it ended, else null. */
   endReason: EndReason | null = null;
+  /** The IP this connection is counted under by the per-client limits, or null when not counted. */
+  private countedIp: string | null = null;
 
   // ---- the current assignment ----
   /** The pool it picks from (L7: the current request's). */
@@ -139,6 +141,23 @@ export class Stream implements Queued, ConnectOwner, Tracked {
 
   get ended(): boolean {
     return this.endReason !== null;
+  }
+
+  // ---- per-client limits ----
+
+  /**
+   * Count this connection under its client IP (--client-max-conns); given
+   * back when the stream ends. False when the client is over its limit: the
+   * stream has then ended with `client-limit`.
+   */
+  admitConnection(): boolean {
+    const ip = this.clientIp;
+    if (!this.svc.clients.admitConnection(ip)) {
+      this.end('client-limit');
+      return false;
+    }
+    this.countedIp = ip;
+    return true;
   }
 
   // ---- assignment: choose → connect → retry/avoid → queue ----
@@ -333,6 +352,10 @@ export class Stream implements Queued, ConnectOwner, Tracked {
     this.endReason = reason;
     this.cancel();
     this.release();
+    if (this.countedIp !== null) {
+      this.svc.clients.connectionClosed(this.countedIp);
+      this.countedIp = null;
+    }
     const c = this.client;
     if (c !== null && !c.destroyed) c.destroy();
     this.svc.streamEnded(this, reason);

@@ -59,6 +59,7 @@ import type { CircuitState } from '../core/health.js';
 import { ListenError } from '../core/errors.js';
 import { AdminServer, sendJson } from '../admin/server.js';
 import { buildStats } from '../admin/stats.js';
+import type { ClientCounters } from '../admin/source.js';
 import { HealthChecker } from '../health/checker.js';
 import type { ProbeResult } from '../health/probes.js';
 import type { Listener } from '../l4/listener.js';
@@ -94,6 +95,8 @@ interface Slot {
 /** Monotonic counters kept from exited workers. */
 interface Retired {
   connections: number;
+  /** Per-client limit refusals. */
+  limited: number;
   ends: number[];
   backends: Map<string, { total: number; failures: number; bytesIn: number; bytesOut: number; lastUsed: number; responses: number[] }>;
   listeners: Array<{ accepted: number; rejected: number; tlsFailures: number; proxyErrors: number }>;
@@ -103,7 +106,9 @@ const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, 
 
 export class Primary extends Balancer {
   private readonly slots: Slot[] = [];
-  private readonly retired: Retired = { connections: 0, ends: [], backends: new Map(), listeners: [] };
+  private readonly retired: Retired = { connections: 0, limited: 0, ends: [], backends: new Map(), listeners: [] };
+  /** Per-client limits summed over the workers (each worker keeps its own table: IPs are per worker). */
+  private readonly clientSums: { tracked: number; limited: number; storeStatus: 'up' | 'down' | null } = { tracked: 0, limited: 0, storeStatus: null };
   private reports: readonly ListenerReport[] | null = null;
   private ready = false;
   private stopping = false;
@@ -264,6 +269,7 @@ export class Primary extends Balancer {
     if (!s) return;
     const r = this.retired;
     r.connections += s.connections.total;
+    r.limited += s.clients?.limited ?? 0;
     s.ends.forEach((v, i) => (r.ends[i] = (r.ends[i] ?? 0) + v));
     for (const b of s.backends) {
       let k = r.backends.get(b.name);
@@ -307,6 +313,11 @@ export class Primary extends Balancer {
   }
 
   // ---- summed counters ----
+
+  /** Per-client limits summed over the workers' last answers. */
+  override get clients(): ClientCounters {
+    return this.clientSums;
+  }
 
   /** Clients waiting in `pool`'s queues, summed over the workers' last answers. */
   override queueLength(pool: Pool): number {
@@ -359,6 +370,18 @@ export class Primary extends Balancer {
     }
     this.registry.active = active;
     this.registry.total = total;
+    let tracked = 0;
+    let limited = this.retired.limited;
+    let store: 'up' | 'down' | null = null;
+    for (const s of current) {
+      tracked += s.clients.tracked;
+      limited += s.clients.limited;
+      // down as soon as one worker has lost the store
+      if (s.clients.storeStatus !== null && store !== 'down') store = s.clients.storeStatus;
+    }
+    this.clientSums.tracked = tracked;
+    this.clientSums.limited = limited;
+    this.clientSums.storeStatus = store;
 
     for (const b of this.poolSet.backends()) {
       const k = this.retired.backends.get(b.name);

@@ -85,6 +85,8 @@ export interface WorkerSnapshot {
   readonly ends: readonly number[];
   readonly backends: readonly BackendCounters[];
   readonly listeners: readonly ListenerCounters[];
+  /** Per-client limits: IPs in this worker's table, its refusals since start, its --limit-store state. */
+  readonly clients: { readonly tracked: number; readonly limited: number; readonly storeStatus: 'up' | 'down' | null };
   readonly stats: Record<string, unknown>;
 }
 

@@ -76,6 +76,7 @@ function snapshot(lb: Balancer): WorkerSnapshot {
     ends: Array.from(lb.registry.ends),
     backends,
     listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures, proxyErrors: l.stats.proxyErrors })),
+    clients: { tracked: lb.limiter.tracked, limited: lb.limiter.limited, storeStatus: lb.limiter.storeStatus },
     stats: buildStats(lb),
   };
 }
