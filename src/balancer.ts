@@ -8,6 +8,8 @@
  *   HealthChecker  active checks                         src/health/checker.ts
  *   StreamRegistry open connections, counters, log       src/stream/registry.ts
  *   UpstreamOptions PROXY header and TLS to backends     src/l4/upstream.ts
+ *   ClientLimiter  per-client limits (and Redis store)   src/limits/client-limiter.ts
+ *   ClientRoutes   routing by client IP/country (GeoIP)  src/geo/client-routes.ts
  *   Front          accept, peek, dispatch to a stream    src/stream/front.ts
  *   Listener[]     the bound sockets                     src/l4/listener.ts
  *   AdminServer    /stats, /metrics, dashboard, actions  src/admin/server.ts
@@ -31,6 +33,7 @@ import { L7Session } from './l7/session.js';
 import { AdminServer } from './admin/server.js';
 import type { AdminAction, AdminSource, ClientCounters, ConnectionCounters, RelayReport } from './admin/source.js';
 import { ClientLimiter } from './limits/client-limiter.js';
+import { ClientRoutes } from './geo/client-routes.js';
 import { HealthChecker } from './health/checker.js';
 import { HealthEvents, type CheckObserver } from './health/events.js';
 import type { ProbeTarget } from './health/probes.js';
@@ -65,6 +68,8 @@ export class Balancer implements AdminSource {
   readonly upstream: UpstreamOptions;
   /** Per-client limits (--client-max-conns, --client-rate, --limit-store). */
   readonly limiter: ClientLimiter;
+  /** Routing by client (`clientRoutes:`, --geoip-db). */
+  readonly clientRoutes: ClientRoutes;
   readonly front: Front;
   readonly listeners: Listener[] = [];
   admin: AdminServer | null = null;
@@ -91,6 +96,7 @@ export class Balancer implements AdminSource {
     this.registry = new StreamRegistry(getConfig, this.loggers);
     this.upstream = new UpstreamOptions(getConfig);
     this.limiter = new ClientLimiter(getConfig, log);
+    this.clientRoutes = new ClientRoutes(config, log);
     const registry = this.registry;
     const svc: StreamServices = {
       get config() {
@@ -100,6 +106,7 @@ export class Balancer implements AdminSource {
       health: this.health,
       upstream: this.upstream,
       clients: this.limiter,
+      clientRoutes: this.clientRoutes,
       streamEnded: (s, reason) => registry.ended(s, reason),
     };
     this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new L4Exchange(s));
@@ -305,6 +312,7 @@ export class Balancer implements AdminSource {
     this.upstream.clear();
     this.limiter.apply(c);
     this.poolSet.apply(c);
+    this.clientRoutes.apply(c);
     const list = this.poolSet.backends();
     if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
     this.poolSet.rebuildAll();

@@ -8,7 +8,10 @@ import { createSecureContext } from 'node:tls';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { UsageError } from '../core/errors.js';
 import { SETTINGS, SettingProblems, type SettingDef } from './schema.js';
-import type { CertificateSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
+import { Reader } from 'maxmind';
+import type { CertificateSpec, ClientRouteSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
+import { parseCidr } from '../core/cidr.js';
+import { CONTINENTS, isCountryCode } from '../core/continents.js';
 import type { BackendSpec } from './parse.js';
 
 export interface ConfigSources {
@@ -43,7 +46,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 /** Settings that exist only in the config file (no flag, no env). */
-const FILE_ONLY_KEYS = ['pools', 'routes', 'sni', 'defaultPool', 'certificates'];
+const FILE_ONLY_KEYS = ['pools', 'routes', 'sni', 'defaultPool', 'certificates', 'clientRoutes'];
 const FILE_KEYS = new Set([...SETTINGS.filter((s) => s.key !== 'config').map((s) => s.key as string), ...FILE_ONLY_KEYS]);
 
 function envValue(def: SettingDef, env: ConfigSources['env']): string | undefined {
@@ -149,6 +152,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     }
   }
   checkTlsSettings(c, fail);
+  checkGeoip(c, fail);
   if (c.pools.every((p) => p.backends.length === 0)) fail('no backends: give --backend HOST:PORT (or LB_BACKENDS, or backends: in --config)');
   const seen = new Set<string>();
   for (const p of c.pools) {
@@ -255,11 +259,86 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
       });
     }
   }
+  out.clientRoutes = parseClientRoutes(file.clientRoutes, path, names, fail);
   out.certificates = certificates;
   out.pools = pools;
   out.defaultPool = defaultPool;
   out.routes = routes;
   out.sni = sni;
+}
+
+/** One code or a list of codes (`country: DE` or `country: [DE, AT]`), upper-cased. */
+function codeList(v: unknown, where: string, fail: Fail): string[] {
+  const items = Array.isArray(v) ? v : [v];
+  if (items.length === 0) fail(`${where}: an empty list matches nothing`);
+  return items.map((x) => String(x).trim().toUpperCase());
+}
+
+/**
+ * `clientRoutes:` (README "Routing by client"): a list of
+ * `{pool, cidr | country | continent}`, first match wins. Exactly one
+ * matcher per entry; CIDRs as --trust-proxy takes them; country codes are
+ * ISO 3166-1 alpha-2, continents AF AN AS EU NA OC SA (the GeoIP codes).
+ */
+function parseClientRoutes(v: unknown, path: string, pools: ReadonlySet<string>, fail: Fail): ClientRouteSpec[] {
+  const out: ClientRouteSpec[] = [];
+  if (v === undefined || v === null) return out;
+  if (!Array.isArray(v)) {
+    fail(`${path}: clientRoutes: expected a list of {pool, cidr | country | continent}`);
+    return out;
+  }
+  v.forEach((r: unknown, i: number) => {
+    const where = `${path}: clientRoutes[${i}]`;
+    if (!isMap(r)) return fail(`${where}: expected {pool, cidr | country | continent}`);
+    for (const k of Object.keys(r)) if (!['pool', 'cidr', 'country', 'continent'].includes(k)) fail(`${where}.${k}: unknown client route setting (known: pool, cidr, country, continent)`);
+    const pool = String(r.pool ?? '');
+    if (r.pool === undefined || r.pool === null) fail(`${where}.pool: missing`);
+    else if (!pools.has(pool)) fail(`${where}.pool: no pool named "${pool}"`);
+    const given = (['cidr', 'country', 'continent'] as const).filter((k) => r[k] !== undefined && r[k] !== null);
+    if (given.length !== 1) return fail(`${where}: needs exactly one of cidr, country, continent (got ${given.length === 0 ? 'none' : given.join(', ')})`);
+    const kind = given[0]!;
+    let cidr: string[] | null = null;
+    let country: string[] | null = null;
+    let continent: string[] | null = null;
+    if (kind === 'cidr') {
+      cidr = (Array.isArray(r.cidr) ? r.cidr : [r.cidr]).map((x: unknown) => String(x).trim());
+      if (cidr.length === 0) fail(`${where}.cidr: an empty list matches nothing`);
+      cidr.forEach((x, j) => {
+        try {
+          parseCidr(x);
+        } catch (err) {
+          fail(`${where}.cidr${Array.isArray(r.cidr) ? `[${j}]` : ''}: ${(err as Error).message}`);
+        }
+      });
+    } else if (kind === 'country') {
+      country = codeList(r.country, `${where}.country`, fail);
+      for (const x of country) if (!isCountryCode(x)) fail(`${where}.country: "${x}" is not an ISO 3166-1 alpha-2 country code`);
+    } else {
+      continent = codeList(r.continent, `${where}.continent`, fail);
+      for (const x of continent) if (!CONTINENTS.includes(x)) fail(`${where}.continent: "${x}" is not a continent code (${CONTINENTS.join(', ')})`);
+    }
+    out.push({ pool, cidr, country, continent });
+  });
+  return out;
+}
+
+/** `country:`/`continent:` client routes need --geoip-db, and the file must be a MaxMind DB. */
+function checkGeoip(c: Config, fail: Fail): void {
+  const geoRule = c.clientRoutes.findIndex((r) => r.country !== null || r.continent !== null);
+  if (geoRule >= 0 && c.geoipDb === null) fail(`${c.config ?? 'config'}: clientRoutes[${geoRule}]: country and continent rules need --geoip-db FILE`);
+  if (c.geoipDb === null) return;
+  let buf: Buffer;
+  try {
+    buf = readFileSync(c.geoipDb);
+  } catch (err) {
+    fail(`--geoip-db: cannot read ${c.geoipDb}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return;
+  }
+  try {
+    new Reader(buf);
+  } catch (err) {
+    fail(`--geoip-db: ${c.geoipDb} is not a MaxMind DB (.mmdb) file: ${(err as Error).message}`);
+  }
 }
 
 /** Files named by the TLS settings must be readable; termination-only settings need a certificate. */
@@ -316,6 +395,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
   out.defaultPool = c.defaultPool;
   out.routes = c.routes;
   out.sni = c.sni;
+  out.clientRoutes = c.clientRoutes;
   out.certificates = c.certificates;
   return out;
 }

@@ -319,6 +319,7 @@ export const SETTINGS: readonly SettingDef[] = [
     parse: (v, w) => parseLimitStore(str(v, w).trim(), w),
     show: (v) => (v === null ? null : redactUrl(v as string)),
   },
+  { key: 'geoipDb', flag: '--geoip-db', arg: 'FILE', defaultText: null, help: 'MaxMind DB (.mmdb: GeoLite2/GeoIP2 or ip-location-db) for country/continent clientRoutes; re-read on SIGHUP', parse: (v, w) => str(v, w) },
   { key: 'drainTimeout', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM/SIGINT, how long open connections may finish', parse: duration, show: showDuration },
   { key: 'accessLog', flag: '--access-log', env: 'LB_ACCESS_LOG', defaultText: 'off', help: 'one JSON line per finished connection (l4) or request (l7)', parse: bool },
   {

@@ -55,6 +55,17 @@ export interface RouteSpec {
   readonly pool: string;
 }
 
+/** Route by client (config file `clientRoutes:`): first match wins, before `sni:` and `routes:`. */
+export interface ClientRouteSpec {
+  readonly pool: string;
+  /** CIDR blocks, or null. */
+  readonly cidr: readonly string[] | null;
+  /** ISO 3166-1 alpha-2 country codes, upper case, or null (needs --geoip-db). */
+  readonly country: readonly string[] | null;
+  /** Continent codes (AF AN AS EU NA OC SA), or null (needs --geoip-db). */
+  readonly continent: readonly string[] | null;
+}
+
 /** TLS passthrough route by server name (config file `sni:`). */
 export interface SniRouteSpec {
   readonly pattern: string;
@@ -117,6 +128,10 @@ export interface Config {
   readonly defaultPool: string;
   readonly routes: readonly RouteSpec[];
   readonly sni: readonly SniRouteSpec[];
+  /** Routes by client IP, country or continent, checked first (config file `clientRoutes:`). */
+  readonly clientRoutes: readonly ClientRouteSpec[];
+  /** MaxMind DB file for `country:`/`continent:` client routes (--geoip-db), or null. */
+  readonly geoipDb: string | null;
   // ---- TLS, SNI and the PROXY protocol ----
   /** Listeners require a PROXY v1/v2 header from a trusted peer. */
   readonly acceptProxy: boolean;

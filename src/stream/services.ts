@@ -11,6 +11,7 @@ import type { EndReason } from '../core/ends.js';
 import type { Pool } from '../core/pool.js';
 import type { Queued } from '../core/wait-queue.js';
 import type { ClientLimits } from '../core/client-limits.js';
+import type { ClientRouting } from '../core/client-router.js';
 import type { Config } from '../config/types.js';
 import type { ClientFacts } from '../l4/upstream.js';
 import type { Tracked } from './registry.js';
@@ -57,6 +58,8 @@ export interface StreamServices {
   readonly upstream: UpstreamService;
   /** Per-client limits (--client-max-conns, --client-rate; src/core/client-limits.ts is the contract). */
   readonly clients: ClientLimits;
+  /** Routing by client (`clientRoutes:`): the pool name for a client IP, or null (src/core/client-router.ts). */
+  readonly clientRoutes: ClientRouting;
   /** The stream ended: account, log, forget it (src/stream/registry.ts). */
   streamEnded(s: Tracked, reason: EndReason): void;
 }
