@@ -8,7 +8,7 @@ import { createSecureContext } from 'node:tls';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { UsageError } from '../core/errors.js';
 import { SETTINGS, SettingProblems, type SettingDef } from './schema.js';
-import { Reader } from 'maxmind';
+import { createRequire } from 'node:module';
 import type { CertificateSpec, ClientRouteSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
 import { parseCidr } from '../core/cidr.js';
 import { CONTINENTS, isCountryCode } from '../core/continents.js';
@@ -335,6 +335,8 @@ function checkGeoip(c: Config, fail: Fail): void {
     return;
   }
   try {
+    // loaded only when a database is configured: it costs start-up time otherwise
+    const { Reader } = createRequire(import.meta.url)('maxmind') as typeof import('maxmind');
     new Reader(buf);
   } catch (err) {
     fail(`--geoip-db: ${c.geoipDb} is not a MaxMind DB (.mmdb) file: ${(err as Error).message}`);

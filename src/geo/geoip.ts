@@ -15,7 +15,8 @@
  * IP address, or not in the database, answer null.
  */
 import { readFileSync } from 'node:fs';
-import { Reader, type CountryResponse } from 'maxmind';
+import { createRequire } from 'node:module';
+import type { CountryResponse, Reader } from 'maxmind';
 import { continentOf } from '../core/continents.js';
 import type { GeoFacts, GeoLookup } from '../core/client-router.js';
 
@@ -50,7 +51,9 @@ export class GeoDb implements GeoLookup {
     }
     let reader: Reader<CountryResponse>;
     try {
-      reader = new Reader<CountryResponse>(buf);
+      // loaded only when a database is configured (start-up time)
+      const mm = createRequire(import.meta.url)('maxmind') as typeof import('maxmind');
+      reader = new mm.Reader<CountryResponse>(buf);
     } catch (err) {
       throw new Error(`${path} is not a MaxMind DB (.mmdb) file: ${(err as Error).message}`);
     }
