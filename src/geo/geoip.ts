@@ -20,6 +20,9 @@ import type { CountryResponse, Reader } from 'maxmind';
 import { continentOf } from '../core/continents.js';
 import type { GeoFacts, GeoLookup } from '../core/client-router.js';
 
+/** Decoded records kept at most (see boundedCache). */
+const RECORD_CACHE_SIZE = 10_000;
+
 /** The fields of the records lb4 reads, in both layouts. */
 interface GeoRecord {
   country?: { iso_code?: string };
@@ -53,7 +56,7 @@ export class GeoDb implements GeoLookup {
     try {
       // loaded only when a database is configured (start-up time)
       const mm = createRequire(import.meta.url)('maxmind') as typeof import('maxmind');
-      reader = new mm.Reader<CountryResponse>(buf);
+      reader = new mm.Reader<CountryResponse>(buf, { cache: boundedCache(RECORD_CACHE_SIZE) });
     } catch (err) {
       throw new Error(`${path} is not a MaxMind DB (.mmdb) file: ${(err as Error).message}`);
     }
@@ -79,6 +82,22 @@ export class GeoDb implements GeoLookup {
     if (country === null && continent === null) return null;
     return { country, continent };
   }
+}
+
+/**
+ * Decoded records by their offset in the file, up to `max` of them: a
+ * country database has a few hundred distinct records, so after warm-up a
+ * lookup decodes nothing; a city database cannot grow it past `max`.
+ * (The records are shared: never modified.)
+ */
+function boundedCache(max: number): { get(key: number): unknown; set(key: number, value: unknown): void } {
+  const m = new Map<number, unknown>();
+  return {
+    get: (key) => m.get(key),
+    set: (key, value) => {
+      if (m.size < max) m.set(key, value);
+    },
+  };
 }
 
 function upper(s: string | undefined): string | null {
