@@ -168,6 +168,20 @@ t.test('pick: exact choices with a scripted random source', async (t) => {
     // built without options (tests, benchmarks): no latency known either
     t.equal(p2cEwma.build(b, script(0.99, 0.0)).pick(0, 0), 2);
   });
+  t.test('below the 1 ms floor latencies compare equal: the connection counts decide', async (t) => {
+    // 0.2 ms with 2 active against 0.9 ms with 1 active: 1 x 3 > 1 x 2
+    const b = list([0.2, 0.9], [2, 1]);
+    t.equal(p2cEwma.build(b, script(0.0, 0.0), -1, opts(live(0.2))).pick(0, 0), 1);
+    // equal counts: a tie, the first drawn (not the 0.2 ms one)
+    b[0]!.active = 1;
+    t.equal(p2cEwma.build(b, script(0.9, 0.0), -1, opts(live(0.2))).pick(0, 0), 1);
+    // above the floor the estimate counts again: 5 ms x 2 > 1 x 2
+    const c = list([5, 0.3], [1, 1]);
+    t.equal(p2cEwma.build(c, script(0.0, 0.0), -1, opts(live(0.3))).pick(0, 0), 1);
+    // a backend without a sample is charged the lowest, floored too
+    const d = list([null, 0.4], [0, 1]);
+    t.equal(p2cEwma.build(d, script(0.9, 0.0), -1, opts(live(0.4))).pick(0, 0), 0, '1 x 1 < 1 x 2');
+  });
   t.test('alternatives: never the first choice when the draw offers another', async (t) => {
     const b = list([10, 50]);
     const p = p2cEwma.build(b, script(0.0, 0.0, 0.0, 0.0, 0.7, 0.0), -1, opts(live()));

@@ -10,12 +10,23 @@
  *
  *     cost = latency × (active + 1)
  *
- * where latency is the backend's peak-EWMA (src/core/ewma.ts); a backend
- * with no sample yet is charged the pool's lowest latency (PoolLive), so a
- * new backend is tried rather than starved; with no sample anywhere every
- * cost is 0. Ties go to the one with fewer active connections, then to the
- * first drawn. Weights are not read (as in Finagle and Linkerd; weight 0
- * still keeps a backend out, the pool never hands it over).
+ * where latency is the backend's peak-EWMA (src/core/ewma.ts), and at
+ * least LATENCY_FLOOR_MS; a backend with no sample yet is charged the pool's
+ * lowest latency (PoolLive), so a new backend is tried rather than starved;
+ * with no sample anywhere every cost is 0. Ties go to the one with fewer
+ * active connections, then to the first drawn. Weights are not read (as in
+ * Finagle and Linkerd; weight 0 still keeps a backend out, the pool never
+ * hands it over).
+ *
+ * The floor: connect times on a LAN are a fraction of a millisecond, and
+ * their differences there are measurement noise (when lb4's event loop got
+ * to the connect callback). Peak-sensitive estimates of noise make one
+ * backend look cheapest for seconds after another's hiccup, and traffic
+ * herds to it whatever its load (measured: a backend slow to respond, which
+ * connect times cannot see, got 43% of the requests instead of a third).
+ * Below the floor, latencies compare equal and the connection counts decide,
+ * as in least-connections; a backend slow to accept (tens of ms) still
+ * stands out.
  *
  * Two random candidates instead of the global minimum: every lb4 process
  * (and every worker) picks with stale or partial knowledge; the least-cost
@@ -31,11 +42,19 @@
  * O(1), no allocation: two calls of the random source, four field reads
  * per candidate.
  */
-import type { BackendView, Picker, PickerFactory, PickerOptions, PoolLive } from './picker.js';
+import type { BackendView, LatencyView, Picker, PickerFactory, PickerOptions, PoolLive } from './picker.js';
 import { DEFAULT_PICKER_OPTIONS } from './picker.js';
+
+/** Latencies below this (ms) count as this: differences below it are noise. */
+export const LATENCY_FLOOR_MS = 1;
+
+/** Stands for a backend without an estimate (BackendView.ewma absent). */
+const NO_SAMPLE: LatencyView = Object.freeze({ value: 0, sampled: false });
 
 class P2cEwmaPicker implements Picker {
   declare private readonly backends: readonly BackendView[];
+  /** backends[i].ewma, read live (one indirection fewer per candidate). */
+  declare private readonly ewma: readonly LatencyView[];
   declare private readonly n: number;
   declare private readonly random: () => number;
   declare private readonly live: PoolLive;
@@ -44,6 +63,7 @@ class P2cEwmaPicker implements Picker {
 
   constructor(backends: readonly BackendView[], random: () => number, live: PoolLive) {
     this.backends = backends;
+    this.ewma = backends.map((b) => b.ewma ?? NO_SAMPLE);
     this.n = backends.length;
     this.random = random;
     this.live = live;
@@ -57,13 +77,13 @@ class P2cEwmaPicker implements Picker {
     let j = uniformIndex(this.random(), n - 1);
     if (j >= i) j++;
     const lowest = this.live.lowestLatency;
-    const a = this.backends[i]!;
-    const b = this.backends[j]!;
-    const ca = cost(a, lowest);
-    const cb = cost(b, lowest);
+    const aa = this.backends[i]!.active;
+    const ab = this.backends[j]!.active;
+    const ca = latency(this.ewma[i]!, lowest) * (aa + 1);
+    const cb = latency(this.ewma[j]!, lowest) * (ab + 1);
     let win = i;
     let lose = j;
-    if (cb < ca || (cb === ca && b.active < a.active)) {
+    if (cb < ca || (cb === ca && ab < aa)) {
       win = j;
       lose = i;
     }
@@ -75,11 +95,13 @@ class P2cEwmaPicker implements Picker {
   }
 }
 
-/** latency × (active + 1); no sample: the pool's lowest latency. */
-function cost(b: BackendView, lowest: number): number {
-  const e = b.ewma;
-  const latency = e !== undefined && e.sampled ? e.value : lowest;
-  return latency * (b.active + 1);
+/** The latency a backend is charged: its estimate (no sample: the pool's lowest), at least the floor; 0 when nothing is known. */
+function latency(e: LatencyView, lowest: number): number {
+  if (!e.sampled) {
+    if (lowest <= 0) return 0;
+    return lowest < LATENCY_FLOOR_MS ? LATENCY_FLOOR_MS : lowest;
+  }
+  return e.value < LATENCY_FLOOR_MS ? LATENCY_FLOOR_MS : e.value;
 }
 
 /** floor(u * n), clamped so a source that returns 1 still yields n - 1. */
