@@ -6,7 +6,7 @@
 //
 //   make bench-slow                        # L4, both kinds of slowness
 //   node perf/slow-backend.mjs --mode l7   # L7 (p2c-ewma needs the L7 exchange's time-to-first-byte samples)
-//   options: --rounds N (3)  --rate R req/s (100)  --slow-ms D (50)
+//   options: --rounds N (3)  --rate R req/s (50)  --slow-ms D (50)
 //            --kind response|accept (both in l4)  --strategies a,b,c
 //
 // What each strategy can see. In L4, p2c-ewma's latency sample is the
@@ -44,7 +44,7 @@ function arg(name, dflt) {
 }
 const MODE = arg('mode', 'l4');
 const ROUNDS = Number(arg('rounds', '3'));
-const RATE = Number(arg('rate', '100'));
+const RATE = Number(arg('rate', '50'));
 const SLOW_MS = Number(arg('slow-ms', '50'));
 const STRATEGIES = arg('strategies', 'round-robin,least-connections,p2c-ewma').split(',');
 const KINDS = arg('kind', MODE === 'l4' ? 'response,accept' : 'response').split(',');

@@ -104,9 +104,9 @@ function latency(e: LatencyView, lowest: number): number {
   return e.value < LATENCY_FLOOR_MS ? LATENCY_FLOOR_MS : e.value;
 }
 
-/** floor(u * n), clamped so a source that returns 1 still yields n - 1. */
+/** floor(u * n) for u in [0, 1] and n < 2^31, clamped so a source that returns 1 still yields n - 1. */
 function uniformIndex(u: number, n: number): number {
-  const i = Math.floor(u * n);
+  const i = (u * n) | 0;
   return i >= n ? n - 1 : i < 0 ? 0 : i;
 }
 
