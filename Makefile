@@ -6,7 +6,7 @@ RELAY := build/Release/lb4_relay.node
 RELAY_ASAN := build-asan/lb4_relay.node
 RELAY_SRC := native/relay-engine.c native/relay-engine.h native/relay-addon.c
 
-.PHONY: all build native native-asan test test-native-asan typecheck lint-deps demo certs perf bench bench-deps bench-pick soak clean
+.PHONY: all build native native-asan test test-native-asan typecheck lint-deps demo certs perf bench bench-deps bench-pick bench-slow soak clean
 
 all: build
 
@@ -60,6 +60,12 @@ demo: build certs
 
 bench-pick: build
 	node --expose-gc perf/bench-pick.mjs
+
+# One backend turns slow under steady load: round-robin, least-connections and
+# p2c-ewma side by side (share sent to it, p50/p99) → perf/out/slow-backend.md.
+# ARGS="--mode l7" for L7; see the file's header for the options.
+bench-slow: build
+	node perf/slow-backend.mjs $(ARGS)
 
 perf: build
 	@if [ -x perf/perf.sh ]; then perf/perf.sh; else echo "make perf: not yet (see the performance issue)"; fi

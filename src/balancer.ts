@@ -8,6 +8,8 @@
  *   HealthChecker  active checks                         src/health/checker.ts
  *   StreamRegistry open connections, counters, log       src/stream/registry.ts
  *   UpstreamOptions PROXY header and TLS to backends     src/l4/upstream.ts
+ *   ClientLimiter  per-client limits (and Redis store)   src/limits/client-limiter.ts
+ *   ClientRoutes   routing by client IP/country (GeoIP)  src/geo/client-routes.ts
  *   Front          accept, peek, dispatch to a stream    src/stream/front.ts
  *   Listener[]     the bound sockets                     src/l4/listener.ts
  *   AdminServer    /stats, /metrics, dashboard, actions  src/admin/server.ts
@@ -30,7 +32,9 @@ import { UpstreamOptions } from './l4/upstream.js';
 import { L7Context } from './l7/context.js';
 import { HttpExchange } from './l7/exchange.js';
 import { AdminServer } from './admin/server.js';
-import type { AdminAction, AdminSource, ConnectionCounters, RelayReport } from './admin/source.js';
+import type { AdminAction, AdminSource, ClientCounters, ConnectionCounters, RelayReport } from './admin/source.js';
+import { ClientLimiter } from './limits/client-limiter.js';
+import { ClientRoutes } from './geo/client-routes.js';
 import { HealthChecker } from './health/checker.js';
 import { HealthEvents, type CheckObserver } from './health/events.js';
 import type { ProbeTarget } from './health/probes.js';
@@ -85,6 +89,10 @@ export class Balancer implements AdminSource {
   checker: HealthChecker | null = null;
   readonly registry: StreamRegistry;
   readonly upstream: UpstreamOptions;
+  /** Per-client limits (--client-max-conns, --client-rate, --limit-store). */
+  readonly limiter: ClientLimiter;
+  /** Routing by client (`clientRoutes:`, --geoip-db). */
+  readonly clientRoutes: ClientRoutes;
   readonly front: Front;
   readonly listeners: Listener[] = [];
   admin: AdminServer | null = null;
@@ -123,6 +131,8 @@ export class Balancer implements AdminSource {
     this.health = new HealthEvents(getConfig, log, this.poolSet);
     this.registry = new StreamRegistry(getConfig, this.loggers);
     this.upstream = new UpstreamOptions(getConfig);
+    this.limiter = new ClientLimiter(getConfig, log);
+    this.clientRoutes = new ClientRoutes(config, log);
     const registry = this.registry;
     const self = this;
     const svc: StreamServices = {
@@ -132,6 +142,8 @@ export class Balancer implements AdminSource {
       pools: this.poolSet,
       health: this.health,
       upstream: this.upstream,
+      clients: this.limiter,
+      clientRoutes: this.clientRoutes,
       streamEnded: (s, reason) => registry.ended(s, reason),
     };
     if (config.mode === 'l7') {
@@ -202,6 +214,10 @@ export class Balancer implements AdminSource {
 
   get connections(): ConnectionCounters {
     return this.registry;
+  }
+
+  get clients(): ClientCounters {
+    return this.limiter;
   }
 
   get listenerStats(): readonly ListenerStats[] {
@@ -312,6 +328,7 @@ export class Balancer implements AdminSource {
       throw err;
     }
     this.checker?.start();
+    this.limiter.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
     this.relay.onFailure((message, errno) => this.loggers.log.error({ err: message, errno }, 'l4 relay failed'));
@@ -327,11 +344,13 @@ export class Balancer implements AdminSource {
   }
 
   /**
-   * Once a second: hand every JavaScript tunnel open for OFFLOAD_IDLE_MS or
-   * more to the native relay, then let the reclaimer decide whether a spike
-   * is over. O(open connections).
+   * Once a second: decay the backends' latency estimates (p2c-ewma), hand
+   * every JavaScript tunnel open for OFFLOAD_IDLE_MS or more to the native
+   * relay, then let the reclaimer decide whether a spike is over.
+   * O(backends + open connections).
    */
   private housekeeping(): void {
+    this.poolSet.decayLatency(performance.now());
     const now = Date.now();
     let handed = 0;
     this.poolSet.tick();
@@ -366,8 +385,10 @@ export class Balancer implements AdminSource {
     // certificate files (the default pair and the SNI set) are re-read in place
     this.tlsTerminator?.reload(c);
     this.upstream.clear();
+    this.limiter.apply(c);
     this.poolSet.apply(c);
     this.discovery?.sync(c).catch((err: Error) => this.loggers.log.error({ err: err.message }, 'dns discovery failed'));
+    this.clientRoutes.apply(c);
     const list = this.poolSet.backends();
     if (c.healthCheck.type === 'off') for (const b of list) if (!b.check.up) b.check.reset(true);
     this.poolSet.rebuildAll();
@@ -401,6 +422,7 @@ export class Balancer implements AdminSource {
         await this.registry.whenEmpty(1000);
       }
     }
+    this.limiter.close();
     await this.admin?.close();
     this.relay.close();
     this.loggers.log.info('stopped');

@@ -183,6 +183,33 @@ export class LbMetrics {
       },
     });
     new Gauge({
+      name: 'lb4_clients_tracked',
+      help: 'Client IPs in the per-client limits table now (--client-max-conns, --client-rate).',
+      registers,
+      collect() {
+        this.set(lb.clients.tracked);
+      },
+    });
+    new Counter({
+      name: 'lb4_clients_limited_total',
+      help: 'Client connections (l4) or requests (l7) refused by --client-max-conns or --client-rate since start.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(lb.clients.limited);
+      },
+    });
+    if (lb.config.limitStore !== null) {
+      new Gauge({
+        name: 'lb4_limit_store_up',
+        help: '1 while the --limit-store Redis is reachable, 0 while --client-rate is counted locally.',
+        registers,
+        collect() {
+          this.set(lb.clients.storeStatus === 'up' ? 1 : 0);
+        },
+      });
+    }
+    new Gauge({
       name: 'lb4_pool_panic',
       help: 'Panic mode: 1 while no backend of the pool is up and the down ones are tried.',
       labelNames: ['pool'] as const,

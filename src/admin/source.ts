@@ -28,6 +28,16 @@ export interface ConnectionCounters {
   readonly maxRate: number;
 }
 
+/** The per-client limits (the /stats `clients` object). */
+export interface ClientCounters {
+  /** Client IPs in the table now. */
+  readonly tracked: number;
+  /** Refusals (--client-max-conns, --client-rate) since start. */
+  readonly limited: number;
+  /** --limit-store: 'up' or 'down'; null without one (or before its first connect). */
+  readonly storeStatus: 'up' | 'down' | null;
+}
+
 /** How L4 tunnels move bytes (the /stats `relay` object; src/l4/relay.ts RelayStats has the same shape). */
 export interface RelayReport {
   readonly mode: 'native' | 'js';
@@ -53,6 +63,8 @@ export interface AdminSource {
   /** The pool used when no route says otherwise. */
   readonly defaultPool: Pool;
   readonly connections: ConnectionCounters;
+  /** Per-client limits. */
+  readonly clients: ClientCounters;
   /** Every listener's counters, in configured order (`port` is the bound one). */
   readonly listenerStats: readonly ListenerStats[];
   /** Observers of active check results (metrics adds its histogram here). */

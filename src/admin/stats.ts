@@ -100,6 +100,14 @@ export function endsJson(ends: Float64Array): Record<string, number> {
   return out;
 }
 
+/** The /stats `clients` object: `tracked`, `limited`, and `store` with --limit-store. */
+export function clientsJson(lb: AdminSource): Record<string, unknown> {
+  const c = lb.clients;
+  const out: Record<string, unknown> = { tracked: c.tracked, limited: c.limited };
+  if (lb.config.limitStore !== null) out.store = c.storeStatus ?? 'down';
+  return out;
+}
+
 export function buildStats(lb: AdminSource): StatsDocument {
   lb.sync();
   const pools = [...lb.pools.values()];
@@ -116,6 +124,8 @@ export function buildStats(lb: AdminSource): StatsDocument {
     sessions: { current: conns.active, max: conns.maxActive, limit: c.maxConns > 0 ? c.maxConns : null, rate: conns.rate, max_rate: conns.maxRate },
     // ended connections by end reason (the access log's `end`)
     ends: endsJson(conns.ends),
+    // per-client limits: client IPs in the table now, refusals since start (and the shared store's state)
+    clients: clientsJson(lb),
     backends: pools.flatMap((p) => p.backends.map((b) => backendStats(b, p.name, c.backendMaxConns, now))),
     pools: pools.map((p) => ({ name: p.name, strategy: p.factory.name, panic: p.panic, queued: lb.queueLength(p), max_queued: p.maxQueued, queue_limit: c.maxQueue, up: p.upCount(), total: p.backends.length })),
     pool: { name: def.name, panic: def.panic, queued: lb.queueLength(def) },

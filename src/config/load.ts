@@ -16,7 +16,10 @@ import { systemErrorText, UsageError } from '../core/errors.js';
 import { SETTINGS, SettingProblems, type ParseContext, type SettingDef } from './schema.js';
 import { knownStrategyNames, strategyLookup, type PickerFactory } from '../core/pickers/index.js';
 import { didYouMean } from './suggest.js';
-import type { CertificateSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
+import type { CertificateSpec, ClientRouteSpec, Config, PoolSpec, RouteSpec, SniRouteSpec } from './types.js';
+import { createRequire } from 'node:module';
+import { parseCidr } from '../core/cidr.js';
+import { CONTINENTS, isCountryCode } from '../core/continents.js';
 import { isDiscoverySpec, type BackendEntry, type BackendSpec, type DiscoverySpec } from './parse.js';
 import { resolveIdentity } from './identity.js';
 
@@ -120,7 +123,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 /** Settings that exist only in the config file (no flag, no env). */
-const FILE_ONLY_KEYS = ['pools', 'routes', 'sni', 'defaultPool', 'certificates'];
+const FILE_ONLY_KEYS = ['pools', 'routes', 'sni', 'defaultPool', 'certificates', 'clientRoutes'];
 const FILE_KEYS = new Set([...SETTINGS.filter((s) => s.key !== 'config').map((s) => s.key as string), ...FILE_ONLY_KEYS]);
 
 function envValue(def: SettingDef, env: ConfigSources['env']): string | undefined {
@@ -263,6 +266,7 @@ export function buildConfig(sources: ConfigSources, collect?: string[]): Config 
     }
   }
   checkTlsSettings(c, prefix, whereOf, failed, fail);
+  if (!failed.has('geoipDb')) checkGeoip(c, prefix, whereOf, fail);
 
   // the backends: at least one somewhere, names unique across pools
   if (ok('backends') && poolsOk && c.pools.every((p) => p.backends.length === 0 && p.sources.length === 0)) {
@@ -425,12 +429,89 @@ function parseFileOnly(out: Record<string, unknown>, file: Record<string, unknow
       });
     }
   }
+  out.clientRoutes = parseClientRoutes(file.clientRoutes, prefix, names, fail);
   out.certificates = certificates;
   out.pools = pools;
   out.defaultPool = defaultPool;
   out.routes = routes;
   out.sni = sni;
   return { poolsOk };
+}
+
+/** One code or a list of codes (`country: DE` or `country: [DE, AT]`), upper-cased. */
+function codeList(v: unknown, where: string, fail: Fail): string[] {
+  const items = Array.isArray(v) ? v : [v];
+  if (items.length === 0) fail(`${where}: an empty list matches nothing`);
+  return items.map((x) => String(x).trim().toUpperCase());
+}
+
+/**
+ * `clientRoutes:` (README "Routing by client"): a list of
+ * `{pool, cidr | country | continent}`, first match wins. Exactly one
+ * matcher per entry; CIDRs as --trust-proxy takes them; country codes are
+ * ISO 3166-1 alpha-2, continents AF AN AS EU NA OC SA (the GeoIP codes).
+ */
+function parseClientRoutes(v: unknown, prefix: string, pools: ReadonlySet<string>, fail: Fail): ClientRouteSpec[] {
+  const out: ClientRouteSpec[] = [];
+  if (v === undefined || v === null) return out;
+  if (!Array.isArray(v)) {
+    fail(`${prefix}clientRoutes: expected a list of {pool, cidr | country | continent}`);
+    return out;
+  }
+  v.forEach((r: unknown, i: number) => {
+    const where = `${prefix}clientRoutes[${i}]`;
+    if (!isMap(r)) return fail(`${where}: expected {pool, cidr | country | continent}`);
+    for (const k of Object.keys(r)) if (!['pool', 'cidr', 'country', 'continent'].includes(k)) fail(`${where}.${k}: unknown client route setting (known: pool, cidr, country, continent)`);
+    const pool = String(r.pool ?? '');
+    if (r.pool === undefined || r.pool === null) fail(`${where}.pool: missing`);
+    else if (!pools.has(pool)) fail(`${where}.pool: no pool named "${pool}"`);
+    const given = (['cidr', 'country', 'continent'] as const).filter((k) => r[k] !== undefined && r[k] !== null);
+    if (given.length !== 1) return fail(`${where}: needs exactly one of cidr, country, continent (got ${given.length === 0 ? 'none' : given.join(', ')})`);
+    const kind = given[0]!;
+    let cidr: string[] | null = null;
+    let country: string[] | null = null;
+    let continent: string[] | null = null;
+    if (kind === 'cidr') {
+      cidr = (Array.isArray(r.cidr) ? r.cidr : [r.cidr]).map((x: unknown) => String(x).trim());
+      if (cidr.length === 0) fail(`${where}.cidr: an empty list matches nothing`);
+      cidr.forEach((x, j) => {
+        try {
+          parseCidr(x);
+        } catch (err) {
+          fail(`${where}.cidr${Array.isArray(r.cidr) ? `[${j}]` : ''}: ${(err as Error).message}`);
+        }
+      });
+    } else if (kind === 'country') {
+      country = codeList(r.country, `${where}.country`, fail);
+      for (const x of country) if (!isCountryCode(x)) fail(`${where}.country: "${x}" is not an ISO 3166-1 alpha-2 country code`);
+    } else {
+      continent = codeList(r.continent, `${where}.continent`, fail);
+      for (const x of continent) if (!CONTINENTS.includes(x)) fail(`${where}.continent: "${x}" is not a continent code (${CONTINENTS.join(', ')})`);
+    }
+    out.push({ pool, cidr, country, continent });
+  });
+  return out;
+}
+
+/** `country:`/`continent:` client routes need --geoip-db, and the file must be a MaxMind DB. */
+function checkGeoip(c: Config, prefix: string, whereOf: Record<string, string>, fail: Fail): void {
+  const geoRule = c.clientRoutes.findIndex((r) => r.country !== null || r.continent !== null);
+  if (geoRule >= 0 && c.geoipDb === null) fail(`${prefix}clientRoutes[${geoRule}]: country and continent rules need --geoip-db FILE`);
+  if (c.geoipDb === null) return;
+  let buf: Buffer;
+  try {
+    buf = readFileSync(c.geoipDb);
+  } catch (err) {
+    fail(`${whereOf.geoipDb ?? '--geoip-db'}: cannot read ${c.geoipDb}: ${systemErrorText(err)}`);
+    return;
+  }
+  try {
+    // loaded only when a database is configured: it costs start-up time otherwise
+    const { Reader } = createRequire(import.meta.url)('maxmind') as typeof import('maxmind');
+    new Reader(buf);
+  } catch (err) {
+    fail(`${whereOf.geoipDb ?? '--geoip-db'}: ${c.geoipDb} is not a MaxMind DB (.mmdb) file: ${(err as Error).message}`);
+  }
 }
 
 /** Files named by the TLS settings must be readable; termination-only settings need a certificate. */
@@ -495,6 +576,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
   out.defaultPool = c.defaultPool;
   out.routes = c.routes;
   out.sni = c.sni;
+  out.clientRoutes = c.clientRoutes;
   out.certificates = c.certificates;
   return out;
 }

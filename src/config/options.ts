@@ -77,6 +77,14 @@ export interface LbOptions {
   idleTimeout?: DurationOption;
   maxConns?: number;
   backendMaxConns?: number;
+  /** Connections one client IP may hold at once (0 = no cap). */
+  clientMaxConns?: number;
+  /** New connections (l4) or requests (l7) per second per client IP (0 = no cap). */
+  clientRate?: number;
+  /** `redis://HOST:PORT`: count clientRate across lb4 instances. */
+  limitStore?: string;
+  /** An .mmdb file for country/continent clientRoutes. */
+  geoipDb?: string;
   drainTimeout?: DurationOption;
   accessLog?: boolean;
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -86,6 +94,8 @@ export interface LbOptions {
   trustProxy?: string | readonly string[];
   /** `ip`, `host`, `path`, `header:NAME`, `cookie:NAME` (all but ip in l7 only). */
   hashKey?: string;
+  /** ip-hash with bounded loads: N% of the average load (N >= 100; 0 = off). */
+  hashBalanceFactor?: number;
   monitorUri?: string;
   maxHeaderSize?: number | string;
   maxHeaders?: number;
@@ -98,6 +108,8 @@ export interface LbOptions {
   defaultPool?: string;
   routes?: ReadonlyArray<{ host?: string; path?: string; pool: string }>;
   sni?: Readonly<Record<string, string>>;
+  /** Routing by client, first match wins, before sni:/routes: (one of cidr, country, continent per entry). */
+  clientRoutes?: ReadonlyArray<{ pool: string; cidr?: string | readonly string[]; country?: string | readonly string[]; continent?: string | readonly string[] }>;
   certificates?: ReadonlyArray<{ cert: string; key: string }>;
   acceptProxy?: boolean;
   acceptProxyFrom?: string | readonly string[];

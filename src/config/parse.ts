@@ -238,3 +238,8 @@ export function parseResolver(text: string): HostPort {
   if (isIP(hp.host) === 0) throw bad;
   return hp;
 }
+
+/** A URL with its password replaced by `<redacted>` (for /config and logs). */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, (_m, auth: string) => `//${auth.includes(':') ? `${auth.slice(0, auth.indexOf(':'))}:<redacted>` : '<redacted>'}@`);
+}

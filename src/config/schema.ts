@@ -21,6 +21,8 @@ import {
   parseWeight,
   type BackendEntry,
   type BackendTlsSpec,
+  redactUrl,
+  type BackendSpec,
   type HostPort,
 } from './parse.js';
 import type { Config, HashKey, HealthCheckSpec } from './types.js';
@@ -235,6 +237,20 @@ function showHashKey(v: unknown): string {
   return h.kind === 'header' || h.kind === 'cookie' ? `${h.kind}:${h.name}` : h.kind;
 }
 
+/** `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` or `rediss://...` (TLS). */
+function parseLimitStore(s: string, where: Where): string {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new Error(`${where}: invalid URL "${s}" (use redis://HOST:PORT)`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`${where}: "${u.protocol}" is not a Redis URL (use redis://HOST:PORT)`);
+  if (u.hostname === '') throw new Error(`${where}: no host in "${s}" (use redis://HOST:PORT)`);
+  if (u.pathname !== '' && u.pathname !== '/' && !/^\/\d+$/.test(u.pathname)) throw new Error(`${where}: the path must be a database number (redis://HOST:PORT/0)`);
+  return s;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const SETTINGS: readonly SettingDef[] = [
@@ -338,6 +354,15 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'idleTimeout', group: 'Timeouts & limits', flag: '--idle-timeout', arg: 'DUR', defaultText: '5m', help: 'close a tunnel with no bytes either way for this long (0 = never)', parse: duration, show: showDuration },
   { key: 'maxConns', group: 'Timeouts & limits', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap); more are closed at once', parse: int(0, 10_000_000) },
   { key: 'backendMaxConns', group: 'Timeouts & limits', flag: '--backend-max-conns', arg: 'N', defaultText: '0', help: 'connections per backend (0 = no cap); a full backend is skipped', parse: int(0, 10_000_000) },
+  { key: 'clientMaxConns', group: 'Timeouts & limits', flag: '--client-max-conns', arg: 'N', defaultText: '0', help: 'connections one client IP may hold at once (0 = no cap); more are closed (end client-limit)', parse: int(0, 10_000_000) },
+  { key: 'clientRate', group: 'Timeouts & limits', flag: '--client-rate', arg: 'N', defaultText: '0', help: 'new connections (l4) or requests (l7) per second per client IP, sliding window (0 = no cap); l4 closes, l7 answers 429', parse: int(0, 10_000_000) },
+  {
+    key: 'limitStore', group: 'Timeouts & limits', flag: '--limit-store', arg: 'URL', env: 'LB_LIMIT_STORE', defaultText: null, unsetText: 'off',
+    help: 'count --client-rate across lb4 instances in Redis: redis://HOST:PORT (local counting while it is unreachable)',
+    parse: (v, w) => parseLimitStore(str(v, w).trim(), w),
+    show: (v) => (v === null ? null : redactUrl(v as string)),
+  },
+  { key: 'geoipDb', group: 'Backends & balancing', flag: '--geoip-db', arg: 'FILE', defaultText: null, help: 'MaxMind DB (.mmdb: GeoLite2/GeoIP2 or ip-location-db) for country/continent clientRoutes; re-read on SIGHUP', parse: (v, w) => str(v, w) },
   { key: 'drainTimeout', group: 'Operations', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM/SIGINT, how long open connections may finish', parse: duration, show: showDuration },
   { key: 'accessLog', group: 'Admin & logs', flag: '--access-log', env: 'LB_ACCESS_LOG', defaultText: 'off', help: 'one JSON line per finished connection (l4) or request (l7)', parse: bool },
   {
@@ -361,6 +386,15 @@ export const SETTINGS: readonly SettingDef[] = [
       wrap(where, () => parseCidr(s));
       return s;
     }),
+  },
+  {
+    key: 'hashBalanceFactor', group: 'Backends & balancing', flag: '--hash-balance-factor', arg: 'N', defaultText: '0',
+    help: 'ip-hash with bounded loads: a backend above N% of the average load is skipped for the next on the ring (N >= 100; 0 = off)',
+    parse: (v, w) => {
+      const n = int(0, 100_000)(v, w);
+      if (n !== 0 && n < 100) throw new Error(`${w}: must be 0 (off) or at least 100 (percent of the average load)`);
+      return n;
+    },
   },
   { key: 'hashKey', group: 'Backends & balancing', flag: '--hash-key', arg: 'KEY', defaultText: 'ip', help: 'what ip-hash hashes: ip, host, path, header:NAME, cookie:NAME (all but ip in l7 only)', parse: parseHashKey, show: showHashKey },
   {

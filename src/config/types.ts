@@ -58,6 +58,17 @@ export interface RouteSpec {
   readonly pool: string;
 }
 
+/** Route by client (config file `clientRoutes:`): first match wins, before `sni:` and `routes:`. */
+export interface ClientRouteSpec {
+  readonly pool: string;
+  /** CIDR blocks, or null. */
+  readonly cidr: readonly string[] | null;
+  /** ISO 3166-1 alpha-2 country codes, upper case, or null (needs --geoip-db). */
+  readonly country: readonly string[] | null;
+  /** Continent codes (AF AN AS EU NA OC SA), or null (needs --geoip-db). */
+  readonly continent: readonly string[] | null;
+}
+
 /** TLS passthrough route by server name (config file `sni:`). */
 export interface SniRouteSpec {
   readonly pattern: string;
@@ -88,6 +99,12 @@ export interface Config {
   readonly idleTimeout: number;
   readonly maxConns: number;
   readonly backendMaxConns: number;
+  /** Connections one client IP may hold at once; 0 = no cap (--client-max-conns). */
+  readonly clientMaxConns: number;
+  /** New connections (l4) or requests (l7) per second per client IP; 0 = no cap (--client-rate). */
+  readonly clientRate: number;
+  /** Redis URL where --client-rate is counted across instances, or null (--limit-store). */
+  readonly limitStore: string | null;
   readonly drainTimeout: number;
   readonly accessLog: boolean;
   readonly logLevel: string;
@@ -98,6 +115,8 @@ export interface Config {
   readonly slowStart: number;
   readonly trustProxy: readonly string[];
   readonly hashKey: HashKey;
+  /** ip-hash bounded loads in percent of the average load; 0 = off (--hash-balance-factor). */
+  readonly hashBalanceFactor: number;
   readonly monitorUri: string | null;
   readonly maxHeaderSize: number;
   readonly maxHeaders: number;
@@ -121,6 +140,10 @@ export interface Config {
   readonly defaultPool: string;
   readonly routes: readonly RouteSpec[];
   readonly sni: readonly SniRouteSpec[];
+  /** Routes by client IP, country or continent, checked first (config file `clientRoutes:`). */
+  readonly clientRoutes: readonly ClientRouteSpec[];
+  /** MaxMind DB file for `country:`/`continent:` client routes (--geoip-db), or null. */
+  readonly geoipDb: string | null;
   // ---- TLS, SNI and the PROXY protocol ----
   /** Listeners require a PROXY v1/v2 header from a trusted peer. */
   readonly acceptProxy: boolean;

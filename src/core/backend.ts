@@ -7,6 +7,7 @@ import type { BackendView } from './pickers/picker.js';
 import { CheckState, Circuit } from './health.js';
 import { formatHostPort } from './address.js';
 import { LatencyHistogram } from './latency.js';
+import { PeakEwma } from './ewma.js';
 
 export type BackendState = 'up' | 'down' | 'draining' | 'disabled';
 
@@ -100,6 +101,8 @@ export class Backend implements BackendView {
   readonly responses = [0, 0, 0, 0, 0, 0];
   /** L7: request durations (head received → response complete), for /stats `latency_ms`. */
   readonly latency = new LatencyHistogram();
+  /** Peak-EWMA of its latency (ms) for `p2c-ewma`: L4 connect time, L7 time to the first response byte. */
+  readonly ewma = new PeakEwma();
   /** Position in the pool's current snapshot, or -1 when not in it. */
   slot = -1;
   /** PROXY version this backend asked for in the config (0 = none); undefined = the global setting. */
@@ -155,6 +158,16 @@ export class Backend implements BackendView {
   /** Total time spent down (health) since start, in ms. */
   downtime(now: number): number {
     return this.downtimeBefore + (this.downSince !== 0 ? now - this.downSince : 0);
+  }
+
+  /**
+   * A latency sample for `p2c-ewma`: `ms` taken at `now` (a monotonic ms
+   * clock, performance.now()). The stream records L4 connect times; the L7
+   * exchange calls this with the time from sending a request to the first
+   * byte of its response. O(1), no allocation.
+   */
+  observeLatency(ms: number, now: number): void {
+    this.ewma.observe(ms, now);
   }
 
   /** Health says usable: the active checks say up and the passive circuit is closed. */

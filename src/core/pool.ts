@@ -9,7 +9,7 @@
  * backend), with a hard bound on tries and then a scan.
  */
 import type { Backend } from './backend.js';
-import type { Picker, PickerFactory } from './pickers/picker.js';
+import type { Picker, PickerFactory, PickerOptions, PoolLive } from './pickers/picker.js';
 import { isRamping, slowStartWeight } from './slow-start.js';
 
 /** Weights are multiplied by this while slow start is on, so that ramps of weight-1 backends have steps. */
@@ -20,6 +20,8 @@ export interface PoolOptions {
   backendMaxConns: number;
   /** Slow-start window in ms (0 = off). */
   slowStart: number;
+  /** ip-hash bounded loads, percent of the average load (0 = off): --hash-balance-factor. */
+  hashBalanceFactor?: number;
   random: () => number;
   now: () => number;
   /** Called at the state change itself when panic mode starts (true) or ends (false). */
@@ -43,6 +45,8 @@ export class Pool {
   private scanStart = 0;
   /** The backend reserved last, so a rebuilt cyclic picker continues after it. */
   private lastPick: Backend | null = null;
+  /** Pool-wide facts its picker reads live (the lowest latency, for p2c-ewma). */
+  readonly live: PoolLive = { lowestLatency: 0 };
 
   constructor(name: string, backends: Backend[], factory: PickerFactory, opts: PoolOptions) {
     this.name = name;
@@ -92,7 +96,9 @@ export class Pool {
     }
     this.snap = snap;
     const startAfter = this.continueAfter();
-    this.picker = snap.length > 0 ? this.factory.build(snap, this.opts.random, startAfter) : null;
+    const options: PickerOptions = { hashBalanceFactor: this.opts.hashBalanceFactor ?? 0, live: this.live };
+    this.picker = snap.length > 0 ? this.factory.build(snap, this.opts.random, startAfter, options) : null;
+    this.updateLowestLatency();
     if (panic !== this.panic) {
       this.panic = panic;
       this.opts.onPanic?.(this, panic);
@@ -135,6 +141,26 @@ export class Pool {
       if (next.slot >= 0) return next.slot - 1;
     }
     return -1;
+  }
+
+  /**
+   * Once a second (the balancer's housekeeping): every backend's latency
+   * estimate decays toward 0 by the time since its last update (a backend
+   * avoided for being slow gets tried again), then the lowest estimate
+   * among the eligible ones is recomputed. `now` is the monotonic ms clock
+   * the samples use (performance.now()). O(backends); pick() never reads a
+   * clock.
+   */
+  decayLatency(now: number): void {
+    for (const b of this.backends) b.ewma.decay(now);
+    this.updateLowestLatency();
+  }
+
+  /** live.lowestLatency = the lowest estimate among sampled eligible backends, 0 when none has one. */
+  private updateLowestLatency(): void {
+    let lowest = Infinity;
+    for (const b of this.snap) if (b.ewma.sampled && b.ewma.value < lowest) lowest = b.ewma.value;
+    this.live.lowestLatency = lowest === Infinity ? 0 : lowest;
   }
 
   /** The earliest time a slow-start ramp needs another rebuild, or 0 when nothing ramps. */

@@ -16,11 +16,12 @@ import type { Socket } from 'node:net';
 import type { Backend } from '../core/backend.js';
 import type { EndReason, TunnelEnd } from '../core/ends.js';
 import { hashString } from '../core/hash.js';
+import { RATE_PENDING, type RateWaiter } from '../core/client-limits.js';
 import type { NoBackendEnd, Stream, StreamExchange } from '../stream/stream.js';
 import { NEVER_OFFLOAD, Tunnel, type TunnelOwner } from './tunnel.js';
 import { OFFLOAD_CHUNKS, RelayTunnel, type Relay, type RelayOwner } from './relay.js';
 
-export class L4Exchange implements StreamExchange, TunnelOwner, RelayOwner {
+export class L4Exchange implements StreamExchange, TunnelOwner, RelayOwner, RateWaiter {
   private readonly stream: Stream;
   /** The balancer's native relay (src/l4/relay.ts). */
   private readonly relay: Relay;
@@ -40,7 +41,28 @@ export class L4Exchange implements StreamExchange, TunnelOwner, RelayOwner {
     client.pause();
   }
 
+  /**
+   * Per-client limits first (--client-max-conns, then --client-rate, which
+   * counts new connections in L4; over either: end `client-limit`), then
+   * the assignment. With a shared limit store the rate answer may come
+   * later (rateDecided); the client stays paused meanwhile.
+   */
   start(): void {
+    const s = this.stream;
+    if (!s.admitConnection()) return;
+    const r = s.svc.clients.admitRequest(s.clientIp, Date.now(), this);
+    if (r === 0) this.assign();
+    else if (r !== RATE_PENDING) s.end('client-limit');
+  }
+
+  rateDecided(retryAfter: number): void {
+    const s = this.stream;
+    if (s.ended) return;
+    if (retryAfter === 0) this.assign();
+    else s.end('client-limit');
+  }
+
+  private assign(): void {
     const s = this.stream;
     s.assign(s.pool, hashString(s.clientIp));
   }

@@ -11,7 +11,9 @@
  *    failing CRC32C TLV is rejected (spec 2.2.3).
  * 2. TLS: a listener with a certificate and --accept-proxy runs its
  *    handshake now (deferred TLS).
- * 3. Route by server name (config `sni:`): terminated TLS uses the
+ * 3. Route: by client first (config `clientRoutes:`, the client IP after
+ *    the PROXY header; src/core/client-router.ts), then by server name
+ *    (config `sni:`): terminated TLS uses the
  *    handshake's SNI; a passthrough listener (no certificate) peeks the
  *    ClientHello (--sni-max-bytes, --peek-timeout) and gives it back whole,
  *    so the backend gets the untouched bytes. Names that match no route, and
@@ -40,6 +42,8 @@ export interface PeekHost {
   readonly pools: ReadonlyMap<string, Pool>;
   /** The pool used when no route says otherwise. */
   readonly pool: Pool;
+  /** The pool `clientRoutes:` sends client `ip` to (checked before `sni:`), or null. */
+  clientPool(ip: string): Pool | null;
   /** Hand the client on (the exchange stage). */
   dispatch(socket: Socket, listener: Listener, pool: Pool, facts: ClientFacts, startedAt: number): void;
   /** The peek failed: close, count, log (`end`). */
@@ -139,7 +143,7 @@ export class PeekStage {
       return;
     }
     if (this.router === null) {
-      this.host.dispatch(socket, listener, this.host.pool, facts, startedAt);
+      this.route(socket, listener, facts, startedAt);
       return;
     }
     // passthrough: peek the ClientHello, give it back whole
@@ -164,9 +168,11 @@ export class PeekStage {
     this.route(socket, listener, { ...facts, serverName: typeof sn === 'string' && sn.length > 0 ? sn.toLowerCase() : null }, startedAt);
   }
 
+  /** Client routes first (by the client IP after the PROXY header), then `sni:`, then the default pool. */
   private route(socket: Socket, listener: Listener, facts: ClientFacts, startedAt: number): void {
-    let pool = this.host.pool;
-    if (this.router !== null) {
+    const byClient = this.host.clientPool(facts.ip);
+    let pool = byClient ?? this.host.pool;
+    if (byClient === null && this.router !== null) {
       const name = this.router.route(facts.serverName);
       pool = (name !== undefined ? this.host.pools.get(name) : undefined) ?? this.host.pool;
     }

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { EndReason } from '../core/ends.js';
+import { normalizeIp } from '../core/address.js';
 import type { Pool } from '../core/pool.js';
 import type { Config } from '../config/types.js';
 import type { Listener, ListenerHandler } from '../l4/listener.js';
@@ -64,7 +65,7 @@ export class Front implements ListenerHandler, PeekHost {
     }
     this.registry.accepted(listener.stats);
     if (this.peekStage.needed(listener)) this.peekStage.run(socket, listener);
-    else this.dispatch(socket, listener, this.poolSet.default, null, Date.now());
+    else this.dispatch(socket, listener, this.clientPool(normalizeIp(socket.remoteAddress)) ?? this.poolSet.default, null, Date.now());
   }
 
   onTlsError(err: Error, socket: TLSSocket | null, listener: Listener): void {
@@ -77,6 +78,12 @@ export class Front implements ListenerHandler, PeekHost {
   }
 
   // ---- PeekHost ----
+
+  /** The pool `clientRoutes:` sends client `ip` to, or null for the usual routing. */
+  clientPool(ip: string): Pool | null {
+    const name = this.svc.clientRoutes.route(ip);
+    return name !== null ? (this.poolSet.byName.get(name) ?? null) : null;
+  }
 
   /**
    * Hand a client to its exchange. The peek stage passes the pool it routed

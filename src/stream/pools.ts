@@ -103,6 +103,7 @@ export class PoolSet implements PoolService {
     const pool = new Pool(spec.name, [], this.findStrategy(spec.strategy)!, {
       backendMaxConns: c.backendMaxConns,
       slowStart: c.slowStart,
+      hashBalanceFactor: c.hashBalanceFactor,
       random: Math.random,
       now: Date.now,
       onPanic: (p, panic) => {
@@ -247,6 +248,11 @@ export class PoolSet implements PoolService {
     this.rampTimer.unref();
   }
 
+  /** Once a second: decay every pool's latency estimates (p2c-ewma); `now` is performance.now(). */
+  decayLatency(now: number): void {
+    for (const p of this.byName.values()) p.decayLatency(now);
+  }
+
   /** Admin: drain, disable or enable a backend. */
   setAdminState(b: Backend, action: AdminAction): void {
     const to = action === 'drain' ? 'draining' : action === 'disable' ? 'disabled' : 'enabled';
@@ -308,6 +314,7 @@ export class PoolSet implements PoolService {
       pool.factory = this.findStrategy(spec.strategy)!;
       pool.opts.backendMaxConns = c.backendMaxConns;
       pool.opts.slowStart = c.slowStart;
+      pool.opts.hashBalanceFactor = c.hashBalanceFactor;
       const order = rankOrder(spec);
       const sets = new Map<string, readonly BackendSpec[]>([[CONFIG_SOURCE, spec.backends]]);
       const old = this.wanted.get(spec.name);

@@ -10,6 +10,8 @@ import type { LbError } from '../core/errors.js';
 import type { EndReason } from '../core/ends.js';
 import type { Pool } from '../core/pool.js';
 import type { Queued } from '../core/wait-queue.js';
+import type { ClientLimits } from '../core/client-limits.js';
+import type { ClientRouting } from '../core/client-router.js';
 import type { Config } from '../config/types.js';
 import type { ClientFacts } from '../l4/upstream.js';
 import type { Tracked } from './registry.js';
@@ -54,6 +56,10 @@ export interface StreamServices {
   readonly pools: PoolService;
   readonly health: ConnectEvents;
   readonly upstream: UpstreamService;
+  /** Per-client limits (--client-max-conns, --client-rate; src/core/client-limits.ts is the contract). */
+  readonly clients: ClientLimits;
+  /** Routing by client (`clientRoutes:`): the pool name for a client IP, or null (src/core/client-router.ts). */
+  readonly clientRoutes: ClientRouting;
   /** The stream ended: account, log, forget it (src/stream/registry.ts). */
   streamEnded(s: Tracked, reason: EndReason): void;
 }

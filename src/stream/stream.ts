@@ -62,6 +62,12 @@ export interface StreamExchange {
   housekeep?(openedBefore: number): boolean;
   /** Optional: bring live byte counters up to date (the native relay counts in its own memory). */
   sync?(): void;
+  /**
+   * Optional: true when the exchange records its own latency samples for
+   * p2c-ewma (L7: time to the response's first byte, through
+   * Backend.observeLatency); otherwise the stream records each connect time.
+   */
+  readonly ownLatencySamples?: boolean;
 }
 
 export class Stream implements Queued, ConnectOwner, Tracked {
@@ -84,6 +90,8 @@ export class Stream implements Queued, ConnectOwner, Tracked {
   retries = 0;
   /** The connection's end reason once it ended, else null. */
   endReason: EndReason | null = null;
+  /** The IP this connection is counted under by the per-client limits, or null when not counted. */
+  private countedIp: string | null = null;
 
   // ---- the current assignment ----
   /** The pool it picks from (L7: the current request's). */
@@ -102,6 +110,8 @@ export class Stream implements Queued, ConnectOwner, Tracked {
   /** The assignment's backend was counted (total, last_used). */
   private counted = false;
   private connecting: ConnectAttempt | null = null;
+  /** performance.now() when the connect in flight started (its time is a p2c-ewma latency sample). */
+  private connectStartedAt = 0;
   private queueTimer: NodeJS.Timeout | null = null;
   qPrev: Queued | null = null;
   qNext: Queued | null = null;
@@ -131,6 +141,23 @@ export class Stream implements Queued, ConnectOwner, Tracked {
 
   get ended(): boolean {
     return this.endReason !== null;
+  }
+
+  // ---- per-client limits ----
+
+  /**
+   * Count this connection under its client IP (--client-max-conns); given
+   * back when the stream ends. False when the client is over its limit: the
+   * stream has then ended with `client-limit`.
+   */
+  admitConnection(): boolean {
+    const ip = this.clientIp;
+    if (!this.svc.clients.admitConnection(ip)) {
+      this.end('client-limit');
+      return false;
+    }
+    this.countedIp = ip;
+    return true;
   }
 
   // ---- assignment: choose → connect → retry/avoid → queue ----
@@ -190,6 +217,7 @@ export class Stream implements Queued, ConnectOwner, Tracked {
   connect(b: Backend): void {
     this.busy = true;
     const svc = this.svc;
+    this.connectStartedAt = performance.now();
     this.connecting = new ConnectAttempt(b, svc.config.connectTimeout, this, {
       proxyHeader: svc.upstream.proxyHeader(b, this.client!, this.facts),
       tls: svc.upstream.tls(b),
@@ -200,6 +228,11 @@ export class Stream implements Queued, ConnectOwner, Tracked {
     this.connecting = null;
     const b = attempt.backend;
     this.svc.health.connectSucceeded(b);
+    if (this.exchange.ownLatencySamples !== true) {
+      // L4: the connect time (TLS handshake included) is the latency sample
+      const now = performance.now();
+      b.observeLatency(now - this.connectStartedAt, now);
+    }
     if (this.endReason !== null || this.assigned !== b) {
       socket.destroy();
       return;
@@ -320,6 +353,10 @@ export class Stream implements Queued, ConnectOwner, Tracked {
     this.endReason = reason;
     this.cancel();
     this.release();
+    if (this.countedIp !== null) {
+      this.svc.clients.connectionClosed(this.countedIp);
+      this.countedIp = null;
+    }
     const c = this.client;
     if (c !== null && !c.destroyed) c.destroy();
     this.svc.streamEnded(this, reason);

@@ -65,6 +65,7 @@ import { ListenError } from '../core/errors.js';
 import { AdminServer, sendJson } from '../admin/server.js';
 import { buildStats } from '../admin/stats.js';
 import type { RelayStats } from '../l4/relay.js';
+import type { ClientCounters } from '../admin/source.js';
 import { HealthChecker } from '../health/checker.js';
 import type { ProbeResult } from '../health/probes.js';
 import type { Listener } from '../l4/listener.js';
@@ -100,6 +101,8 @@ interface Slot {
 /** Monotonic counters kept from exited workers. */
 interface Retired {
   connections: number;
+  /** Per-client limit refusals. */
+  limited: number;
   ends: number[];
   /** By backend name: BACKEND_TOTALS values, last used, responses by class. */
   backends: Map<string, { totals: number[]; lastUsed: number; responses: number[] }>;
@@ -119,7 +122,9 @@ const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, 
 
 export class Primary extends Balancer {
   private readonly slots: Slot[] = [];
-  private readonly retired: Retired = { connections: 0, ends: [], backends: new Map(), listeners: [], relayTotal: 0, relayPipesRefused: 0 };
+  private readonly retired: Retired = { connections: 0, limited: 0, ends: [], backends: new Map(), listeners: [], relayTotal: 0, relayPipesRefused: 0 };
+  /** Per-client limits summed over the workers (each worker keeps its own table: IPs are per worker). */
+  private readonly clientSums: { tracked: number; limited: number; storeStatus: 'up' | 'down' | null } = { tracked: 0, limited: 0, storeStatus: null };
   private reports: readonly ListenerReport[] | null = null;
   private ready = false;
   private stopping = false;
@@ -284,6 +289,7 @@ export class Primary extends Balancer {
     if (!s) return;
     const r = this.retired;
     r.connections += s.connections.total;
+    r.limited += s.clients?.limited ?? 0;
     s.ends.forEach((v, i) => (r.ends[i] = (r.ends[i] ?? 0) + v));
     r.relayTotal += s.relay.total;
     r.relayPipesRefused += s.relay.pipes_refused ?? 0;
@@ -327,6 +333,11 @@ export class Primary extends Balancer {
   }
 
   // ---- summed counters ----
+
+  /** Per-client limits summed over the workers' last answers. */
+  override get clients(): ClientCounters {
+    return this.clientSums;
+  }
 
   /** Clients waiting in `pool`'s queues, summed over the workers' last answers. */
   override queueLength(pool: Pool): number {
@@ -382,6 +393,18 @@ export class Primary extends Balancer {
       for (const s of current) n += s.ends[i] ?? 0;
       ends[i] = n;
     }
+    let tracked = 0;
+    let limited = this.retired.limited;
+    let store: 'up' | 'down' | null = null;
+    for (const s of current) {
+      tracked += s.clients.tracked;
+      limited += s.clients.limited;
+      // down as soon as one worker has lost the store
+      if (s.clients.storeStatus !== null && store !== 'down') store = s.clients.storeStatus;
+    }
+    this.clientSums.tracked = tracked;
+    this.clientSums.limited = limited;
+    this.clientSums.storeStatus = store;
 
     for (const b of this.poolSet.backends()) {
       const k = this.retired.backends.get(b.name);

@@ -104,6 +104,8 @@ export interface WorkerSnapshot {
   readonly listeners: readonly ListenerCounters[];
   /** This worker's native relay (each worker runs its own; the primary none). */
   readonly relay: RelayStats;
+  /** Per-client limits: IPs in this worker's table, its refusals since start, its --limit-store state. */
+  readonly clients: { readonly tracked: number; readonly limited: number; readonly storeStatus: 'up' | 'down' | null };
   readonly stats: Record<string, unknown>;
 }
 

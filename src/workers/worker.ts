@@ -88,6 +88,7 @@ function snapshot(lb: Balancer): WorkerSnapshot {
     backends,
     listeners: lb.listeners.map((l) => ({ totals: LISTENER_TOTALS.map((f) => l.stats[f]), now: LISTENER_NOW.map((f) => l.stats[f]) })),
     relay: lb.relay.stats(),
+    clients: { tracked: lb.limiter.tracked, limited: lb.limiter.limited, storeStatus: lb.limiter.storeStatus },
     stats: buildStats(lb),
   };
 }

@@ -69,7 +69,7 @@ function range(n: number): number[] {
 t.test('registry: names, aliases, order, needs', async (t) => {
   t.same(
     pickerFactories.map((f) => f.name),
-    ['round-robin', 'random', 'weighted-round-robin', 'least-connections', 'ip-hash'],
+    ['round-robin', 'random', 'weighted-round-robin', 'least-connections', 'ip-hash', 'p2c-ewma'],
   );
   const expected: Record<string, string[]> = {
     'round-robin': ['round_robin', 'roundrobin', 'rr'],
@@ -77,6 +77,7 @@ t.test('registry: names, aliases, order, needs', async (t) => {
     'weighted-round-robin': ['weighted', 'wrr', 'weighted_round_robin'],
     'least-connections': ['least_conn', 'leastconnections', 'lc'],
     'ip-hash': ['ip_hash', 'iphash', 'consistent-hash'],
+    'p2c-ewma': ['peak-ewma', 'p2c'],
   };
   for (const f of pickerFactories) {
     t.same([...f.aliases], expected[f.name], `aliases of ${f.name}`);

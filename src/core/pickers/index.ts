@@ -8,17 +8,20 @@ import { random } from './random.js';
 import { weightedRoundRobin } from './weighted-round-robin.js';
 import { leastConnections } from './least-connections.js';
 import { ipHash } from './ip-hash.js';
+import { p2cEwma } from './p2c-ewma.js';
 
-export type { BackendView, Picker, PickerFactory } from './picker.js';
-export { roundRobin, random, weightedRoundRobin, leastConnections, ipHash };
+export type { BackendView, LatencyView, Picker, PickerFactory, PickerOptions, PoolLive } from './picker.js';
+export { DEFAULT_PICKER_OPTIONS } from './picker.js';
+export { roundRobin, random, weightedRoundRobin, leastConnections, ipHash, p2cEwma };
 
-/** Every strategy: round-robin, random, weighted-round-robin, least-connections, ip-hash. */
+/** Every strategy: round-robin, random, weighted-round-robin, least-connections, ip-hash, p2c-ewma. */
 export const pickerFactories: readonly PickerFactory[] = Object.freeze([
   roundRobin,
   random,
   weightedRoundRobin,
   leastConnections,
   ipHash,
+  p2cEwma,
 ]);
 
 const byName = new Map<string, PickerFactory>();

@@ -40,7 +40,8 @@
  * costs only the points skipped, marking seen backends in a stamped typed array.
  */
 import { hashString, fmix32, mix32 } from '../hash.js';
-import type { BackendView, Picker, PickerFactory } from './picker.js';
+import type { BackendView, Picker, PickerFactory, PickerOptions } from './picker.js';
+import { DEFAULT_PICKER_OPTIONS } from './picker.js';
 
 /** Points per unit of weight when the ring is small enough. */
 export const VNODES_PER_WEIGHT = 1024;
@@ -55,20 +56,20 @@ function pointPosition(h1: number, h2: number, j: number): number {
 }
 
 class IpHashPicker implements Picker {
-  private readonly n: number;
+  protected readonly n: number;
   /** Point positions, ascending. */
   private readonly pos: Uint32Array;
   /** Configured index of each point's backend. */
-  private readonly owner: Int32Array;
+  protected readonly owner: Int32Array;
   /** Next point (cyclically) whose owner differs from this point's, or itself when n = 1. */
-  private readonly nextOther: Int32Array;
+  protected readonly nextOther: Int32Array;
   /** start[b] = first point whose position's top `bits` bits are >= b. */
   private readonly start: Uint32Array;
   private readonly shift: number;
   /** Walk state for attempts >= 1. */
-  private readonly stamp: Uint32Array;
-  private gen: number;
-  private walkKey: number;
+  protected readonly stamp: Uint32Array;
+  protected gen: number;
+  protected walkKey: number;
   private walkAttempt: number;
   private walkPoint: number;
 
@@ -150,8 +151,16 @@ class IpHashPicker implements Picker {
     this.walkPoint = 0;
   }
 
+  /** A new stamp generation for a walk (stamps wrap after 2^32 - 1 walks). */
+  protected nextGen(): void {
+    if (++this.gen === 0xffffffff) {
+      this.stamp.fill(0);
+      this.gen = 1;
+    }
+  }
+
   /** Index of the first point at or after `key`, wrapping to 0. O(log n), no allocation. */
-  private lookup(key: number): number {
+  protected lookup(key: number): number {
     const pos = this.pos;
     const b = key >>> this.shift;
     let lo = this.start[b]!;
@@ -187,10 +196,7 @@ class IpHashPicker implements Picker {
       found = a - 1;
       p = this.walkPoint;
     } else {
-      if (++this.gen === 0xffffffff) {
-        stamp.fill(0);
-        this.gen = 1;
-      }
+      this.nextGen();
       found = 0;
       p = p0;
       stamp[owner[p0]!] = this.gen;
@@ -207,6 +213,111 @@ class IpHashPicker implements Picker {
     this.walkPoint = p;
     return owner[p]!;
   }
+}
+
+/**
+ * Consistent hashing with bounded loads (`--hash-balance-factor N`):
+ * Mirrokni, Thorup and Zadimoghaddam, "Consistent Hashing with Bounded
+ * Loads" (SODA 2018), section 2, as HAProxy's `hash-balance-factor`
+ * (src/lb_chash.c, chash_server_is_eligible). With T connections (L4) or
+ * in-flight requests (L7) open on the eligible backends, and the one being
+ * placed, backend i may hold at most
+ *
+ *     capacity_i = max(1, ceil(N/100 × (T + 1) × w_i / W))      (W = sum of weights)
+ *
+ * A key whose ring owner is at its capacity goes to the next backend
+ * clockwise that is below its own (the paper's forwarding rule), so no
+ * backend ever holds more than N% of the weighted average + 1, and a
+ * backend's keys stay put while it is below its bound. The sum of the
+ * capacities exceeds T, so some backend is always below its own: the walk
+ * ends, after O(1) backends in the usual case (the paper's bound on the
+ * expected forwarding distance is O(1/ε²) for N = 100(1+ε)).
+ *
+ * T is kept incrementally: the pool calls update(i) after every change of a
+ * backend's `active` (reserve and release), which adds the difference to a
+ * running total. pick() attempt 0 is O(log n) plus the walk, allocation-free;
+ * alternatives (attempt >= 1) are the plain ring walk of IpHashPicker. With
+ * nothing open every capacity is 1 > 0, so keys map exactly as without the
+ * factor.
+ */
+class BoundedIpHashPicker extends IpHashPicker {
+  private readonly backends: readonly BackendView[];
+  /** N / 100. */
+  private readonly factor: number;
+  /** w_i / W. */
+  private readonly share: Float64Array;
+  /** Copy of backends[i].active as of the last update(i). */
+  private readonly active: Float64Array;
+  /** Sum of `active`: T. */
+  private total: number;
+
+  constructor(backends: readonly BackendView[], factorPercent: number) {
+    super(backends);
+    const n = backends.length;
+    this.backends = backends;
+    this.factor = factorPercent / 100;
+    this.share = new Float64Array(n);
+    this.active = new Float64Array(n);
+    let sumW = 0;
+    for (let i = 0; i < n; i++) sumW += ringWeight(backends[i]!.weight);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      this.share[i] = ringWeight(backends[i]!.weight) / sumW;
+      const a = backends[i]!.active;
+      this.active[i] = a;
+      total += a;
+    }
+    this.total = total;
+  }
+
+  /** Is backend i below its capacity for one more? */
+  private fits(i: number): boolean {
+    const cap = Math.ceil(this.factor * (this.total + 1) * this.share[i]! - 1e-9);
+    return this.active[i]! < (cap > 1 ? cap : 1);
+  }
+
+  /**
+   * attempt 0: the ring owner of `key`, or the first backend clockwise from
+   * it that is below its capacity; attempt k >= 1: the plain ring walk.
+   */
+  override pick(key: number, attempt: number): number {
+    const n = this.n;
+    if (n === 0) return -1;
+    if (attempt > 0 || n === 1) return super.pick(key, attempt);
+    const p0 = this.lookup(key >>> 0);
+    const owner = this.owner;
+    const first = owner[p0]!;
+    if (this.fits(first)) return first;
+    const stamp = this.stamp;
+    const nextOther = this.nextOther;
+    this.nextGen();
+    this.walkKey = -1; // the alternatives' cached walk used the stamps
+    const gen = this.gen;
+    stamp[first] = gen;
+    let p = p0;
+    for (let seen = 1; seen < n; ) {
+      p = nextOther[p]!;
+      const o = owner[p]!;
+      if (stamp[o] === gen) continue;
+      stamp[o] = gen;
+      seen++;
+      if (this.fits(o)) return o;
+    }
+    return first;
+  }
+
+  /** The live `active` of backend `index` changed: keep T current. O(1). */
+  update(index: number): void {
+    if (!(index >= 0 && index < this.n)) return;
+    const a = this.backends[index]!.active;
+    this.total += a - this.active[index]!;
+    this.active[index] = a;
+  }
+}
+
+/** The weight a backend has on the ring (at least 1). */
+function ringWeight(w: number): number {
+  return w >= 1 ? Math.floor(w) : 1;
 }
 
 /**
@@ -252,14 +363,16 @@ function scatter(
 /**
  * `ip-hash` (`ip_hash`, `iphash`, `consistent-hash`): consistent hashing of
  * the client key on a weighted ring keyed by backend name. Needs the client
- * IP (or the `--hash-key` value), hashed to u32 by the caller.
+ * IP (or the `--hash-key` value), hashed to u32 by the caller. With
+ * `options.hashBalanceFactor` > 0, bounded loads (BoundedIpHashPicker).
  */
 export const ipHash: PickerFactory = {
   name: 'ip-hash',
   aliases: ['ip_hash', 'iphash', 'consistent-hash'],
   needs: 'client-ip',
   slowStart: false,
-  build(backends: readonly BackendView[], _random: () => number): Picker {
-    return new IpHashPicker(backends);
+  build(backends: readonly BackendView[], _random: () => number, _startAfter?: number, options: PickerOptions = DEFAULT_PICKER_OPTIONS): Picker {
+    const f = options.hashBalanceFactor;
+    return f > 0 ? new BoundedIpHashPicker(backends, f) : new IpHashPicker(backends);
   },
 };

@@ -16,7 +16,40 @@ export interface BackendView {
   readonly weight: number;
   /** Live count of open connections (L4) or in-flight requests (L7). */
   readonly active: number;
+  /** Latency estimate (p2c-ewma reads it); absent = no sample. */
+  readonly ewma?: LatencyView;
 }
+
+/** A backend's peak-EWMA latency as a picker sees it (src/core/ewma.ts). */
+export interface LatencyView {
+  /** ms */
+  readonly value: number;
+  /** False until the first sample. */
+  readonly sampled: boolean;
+}
+
+/** Pool-wide facts the pool keeps current for its picker (read live by pick()). */
+export interface PoolLive {
+  /**
+   * The lowest latency estimate (ms) among the eligible backends that have
+   * a sample, 0 when none has; recomputed once a second (Pool.decayLatency).
+   * p2c-ewma charges it to a backend with no sample yet.
+   */
+  lowestLatency: number;
+}
+
+/** What a pool hands every build(), besides the backends. */
+export interface PickerOptions {
+  /**
+   * ip-hash: bounded loads, in percent of the average load (0 = off,
+   * else >= 100): `--hash-balance-factor`.
+   */
+  readonly hashBalanceFactor: number;
+  readonly live: PoolLive;
+}
+
+/** Options for a picker built outside a pool (tests, benchmarks): factor off, no latency. */
+export const DEFAULT_PICKER_OPTIONS: PickerOptions = Object.freeze({ hashBalanceFactor: 0, live: Object.freeze({ lowestLatency: 0 }) });
 
 export interface Picker {
   /**
@@ -52,7 +85,8 @@ export interface PickerFactory {
    * `startAfter` is the index (in `backends`) of the backend the previous
    * picker chose last, or -1: cyclic strategies continue after it, so that
    * frequent rebuilds (health flaps, slow-start ramps) do not keep favouring
-   * the first backends.
+   * the first backends. `options` carries the pool's settings for the
+   * strategies that read them (absent: DEFAULT_PICKER_OPTIONS).
    */
-  build(backends: readonly BackendView[], random: () => number, startAfter?: number): Picker;
+  build(backends: readonly BackendView[], random: () => number, startAfter?: number, options?: PickerOptions): Picker;
 }
