@@ -49,7 +49,10 @@ export class L4Exchange implements StreamExchange, TunnelOwner, RelayOwner, Rate
    */
   start(): void {
     const s = this.stream;
-    if (!s.admitConnection()) return;
+    if (!s.admitConnection()) {
+      s.end('client-limit');
+      return;
+    }
     const r = s.svc.clients.admitRequest(s.clientIp, Date.now(), this);
     if (r === 0) this.assign();
     else if (r !== RATE_PENDING) s.end('client-limit');

@@ -6,7 +6,7 @@
  */
 import type { EndReason } from '../core/ends.js';
 import type { HttpState } from './state.js';
-import { S_CLOSING, S_DONE } from './state.js';
+import { S_CLOSING, S_DONE, S_HEAD, T_KEEPALIVE } from './state.js';
 import { logRequest } from './phases/log.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -14,6 +14,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -40,6 +41,41 @@ export const MONITOR_OK = localResponse(200, false);
 export const MONITOR_DOWN = localResponse(503, false);
 export const MONITOR_OK_CLOSE = localResponse(200, true);
 export const MONITOR_DOWN_CLOSE = localResponse(503, true);
+
+/** 429 answers by Retry-After seconds and persistence, built on first use (a refusal under attack allocates nothing). */
+const TOO_MANY: Array<[Buffer | undefined, Buffer | undefined]> = [];
+
+function tooMany(retryAfter: number, close: boolean): Buffer {
+  const n = Math.max(1, Math.min(86_400, Math.ceil(retryAfter)));
+  const slot = (TOO_MANY[n] ??= [undefined, undefined]);
+  const i = close ? 1 : 0;
+  return (slot[i] ??= localResponse(429, close, `Retry-After: ${n}\r\n`));
+}
+
+/**
+ * Refuse the current request with 429 and `Retry-After` (per-client
+ * limits). `end` is the connection's end reason when it closes. The
+ * connection stays open when `keep` and the request (with any body) was
+ * read whole; returns true then.
+ */
+export function answerTooMany(x: HttpState, retryAfter: number, keep: boolean): boolean {
+  if (x.state === S_DONE || x.state === S_CLOSING) return false;
+  x.stream.cancel();
+  const stay = keep && x.clientKeepAlive && x.reqComplete && !x.ctx.draining;
+  x.status = 429;
+  x.writeClient(tooMany(retryAfter, !stay));
+  logRequest(x);
+  x.endRequest();
+  if (!stay) {
+    x.closeClient('client-limit');
+    return false;
+  }
+  x.state = S_HEAD;
+  x.arm(T_KEEPALIVE, x.ctx.config.keepaliveTimeout);
+  // the request was held (paused) while its rate was decided: read on
+  if (!x.client.destroyed) x.client.resume();
+  return true;
+}
 
 /** Answer the current request with an error status and close the connection. */
 export function answerError(x: HttpState, status: number, reason: EndReason): void {

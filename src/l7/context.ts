@@ -78,6 +78,11 @@ export class L7Context {
     return this.trustCache;
   }
 
+  /** The pool named `name`, or null. */
+  pool(name: string): Pool | null {
+    return this.host.pools.get(name) ?? null;
+  }
+
   /** Some backend of some pool is `up` (for --monitor-uri). */
   anyBackendUp(): boolean {
     for (const p of this.host.pools.values()) if (p.upCount() > 0) return true;

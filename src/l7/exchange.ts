@@ -21,15 +21,19 @@ import type { Tunnel } from '../l4/tunnel.js';
 import type { NoBackendEnd, Stream, StreamExchange } from '../stream/stream.js';
 import type { L7Context } from './context.js';
 import type { ParsedHead } from './parser.js';
-import { answerError } from './answer.js';
+import { answerError, answerTooMany } from './answer.js';
 import { HttpState, S_CLOSING, S_HEAD, S_PROXY, S_TUNNEL, S_WAIT, T_BODY, T_HEADER, T_KEEPALIVE, T_SERVER } from './state.js';
 import { feedHead, readNext, reqBegin, reqHead, stash } from './phases/read-head.js';
 import { noBackend, reuse } from './phases/choose.js';
+import { routeRequest } from './phases/route.js';
 import { attach, upstreamEnded, upstreamLost, upstreamTimedOut } from './phases/upstream.js';
 import { bodyTimedOut, feedBody, upstreamDrained } from './phases/forward-request.js';
 import { resBegin, resHeadDone, responseData } from './phases/response.js';
 
 export class HttpExchange extends HttpState implements StreamExchange {
+  /** The time to each response's first byte is the latency sample (phases/response.ts), not the connect time. */
+  readonly ownLatencySamples = true;
+
   constructor(ctx: L7Context, stream: Stream) {
     super(ctx, stream);
     this.onClientData = this.onClientData.bind(this);
@@ -167,6 +171,14 @@ export class HttpExchange extends HttpState implements StreamExchange {
 
   nextRequest(): void {
     readNext(this);
+  }
+
+  rateDecided(retryAfter: number): void {
+    if (!this.ratePending) return;
+    this.ratePending = false;
+    if (this.state !== S_WAIT || this.stream.ended) return;
+    if (retryAfter === 0) routeRequest(this);
+    else if (answerTooMany(this, retryAfter, true)) readNext(this);
   }
 
   // ---- the stream's assignment ----

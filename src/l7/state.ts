@@ -17,6 +17,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Backend } from '../core/backend.js';
 import type { EndReason, TunnelEnd } from '../core/ends.js';
 import type { Stream } from '../stream/stream.js';
+import type { RateWaiter } from '../core/client-limits.js';
 import type { Tunnel, TunnelOwner } from '../l4/tunnel.js';
 import type { L7Context } from './context.js';
 import { HttpParser, type ParsedHead, type ParserHandler } from './parser.js';
@@ -79,7 +80,7 @@ function edits(): HeadEdits {
   return { xff: '', protoLine: '', upgrading: false, connectionLine: '', target: '', host: '' };
 }
 
-export abstract class HttpState implements UpstreamOwner, TunnelOwner {
+export abstract class HttpState implements UpstreamOwner, TunnelOwner, RateWaiter {
   readonly ctx: L7Context;
   readonly stream: Stream;
   readonly client: Socket;
@@ -137,6 +138,10 @@ export abstract class HttpState implements UpstreamOwner, TunnelOwner {
   readonly target = new RequestTarget();
   targetOk = true;
   reqStartedAt = 0;
+  /** The request waits for the shared limit store's answer (rateDecided). */
+  ratePending = false;
+  /** performance.now() when the request head went to the backend (time to first byte: the p2c-ewma sample). */
+  sentAt = 0;
   /** performance.now() of the last request body chunk (--body-timeout). */
   bodyAt = 0;
   reqBytesIn = 0;
@@ -197,6 +202,8 @@ export abstract class HttpState implements UpstreamOwner, TunnelOwner {
   abstract nextRequest(): void;
   /** Remove the client socket's listeners (a Tunnel takes the socket over after a 101). */
   abstract detachClient(): void;
+  /** The shared limit store answered for the request waiting in S_WAIT (0: go on; else 429 with this Retry-After). */
+  abstract rateDecided(retryAfter: number): void;
   abstract onUpstreamData(chunk: Buffer): void;
   abstract onUpstreamEnd(): void;
   abstract onUpstreamError(err: Error): void;

@@ -146,16 +146,14 @@ export class Stream implements Queued, ConnectOwner, Tracked {
   // ---- per-client limits ----
 
   /**
-   * Count this connection under its client IP (--client-max-conns); given
-   * back when the stream ends. False when the client is over its limit: the
-   * stream has then ended with `client-limit`.
+   * Count this connection under client IP `ip` (--client-max-conns; default
+   * the stream's client IP), given back when the stream ends. False when
+   * that client already holds its limit: the caller refuses it (L4 closes
+   * with `client-limit`, L7 answers 429). At most once per stream.
    */
-  admitConnection(): boolean {
-    const ip = this.clientIp;
-    if (!this.svc.clients.admitConnection(ip)) {
-      this.end('client-limit');
-      return false;
-    }
+  admitConnection(ip: string = this.clientIp): boolean {
+    if (this.countedIp !== null) return true;
+    if (!this.svc.clients.admitConnection(ip)) return false;
     this.countedIp = ip;
     return true;
   }

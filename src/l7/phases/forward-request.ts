@@ -64,6 +64,7 @@ export function useConn(x: HttpState, conn: UpstreamConn): void {
   x.state = S_PROXY;
   const s = conn.socket;
   const body = x.pendingBody;
+  x.sentAt = performance.now();
   let ok: boolean;
   if (body !== null) {
     s.cork();

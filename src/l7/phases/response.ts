@@ -24,6 +24,9 @@ export function responseData(x: HttpState, chunk: Buffer): void {
   if (x.state !== S_PROXY) return;
   if (!x.resStarted) {
     x.resStarted = true;
+    // time to first byte: the backend's latency sample for p2c-ewma
+    const now = performance.now();
+    x.up!.backend.observeLatency(now - x.sentAt, now);
     if (x.timerKind === T_SERVER) x.arm(T_NONE, 0);
     if (x.replayable) {
       x.replayable = false;

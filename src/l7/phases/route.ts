@@ -11,7 +11,8 @@ import { hashString } from '../../core/hash.js';
 import type { ParsedHead } from '../parser.js';
 import { clientIpFrom } from '../forwarded.js';
 import { normalizeHost } from '../router.js';
-import { answerError, MONITOR_DOWN, MONITOR_DOWN_CLOSE, MONITOR_OK, MONITOR_OK_CLOSE } from '../answer.js';
+import { RATE_PENDING } from '../../core/client-limits.js';
+import { answerError, answerTooMany, MONITOR_DOWN, MONITOR_DOWN_CLOSE, MONITOR_OK, MONITOR_OK_CLOSE } from '../answer.js';
 import { S_HEAD, S_WAIT, T_KEEPALIVE, T_NONE, type HttpState } from '../state.js';
 import { logRequest } from './log.js';
 import { choose } from './choose.js';
@@ -60,16 +61,41 @@ export function beginRequest(x: HttpState, body: Buffer | null): boolean {
     return false;
   }
   const trust = ctx.trust;
-  x.stream.clientIp = trust === null ? x.peerIp : clientIpFrom(x.peerIp, h, trust, isIpAddress);
+  const s = x.stream;
+  const ip = (s.clientIp = trust === null ? x.peerIp : clientIpFrom(x.peerIp, h, trust, isIpAddress));
   if (config.monitorUri !== null && h.method === 'GET' && pathOf(tg.path) === config.monitorUri) return answerMonitor(x);
-  if (x.upgrading) x.clientKeepAlive = false; // unless the backend answers 101
-  const pool = ctx.router.route(tg.authority !== '' ? tg.authority : (h.getHeader('host') ?? ''), tg.path);
-  x.key = pool.factory.needs === 'none' ? 0 : hashKey(x, h);
+  // Per-client limits (README "Per-client limits"): the connection counts
+  // under the client IP of its first request (--client-max-conns), every
+  // request under its own (--client-rate).
+  if (!s.admitConnection(ip)) return answerTooMany(x, 1, false);
   x.pendingBody = body;
   x.state = S_WAIT;
   x.client.pause();
-  choose(x, pool);
+  const r = s.svc.clients.admitRequest(ip, Date.now(), x);
+  if (r === RATE_PENDING) {
+    x.ratePending = true; // rateDecided() goes on
+    return false;
+  }
+  if (r > 0) return answerTooMany(x, r, true);
+  routeRequest(x);
   return false;
+}
+
+/**
+ * The request may go on: a pool by `clientRoutes:` (the client IP), else by
+ * `routes:` (Host, or the authority of an absolute-form target, and path),
+ * and its hash key; then the choose phase.
+ */
+export function routeRequest(x: HttpState): void {
+  const h = x.head!;
+  const ctx = x.ctx;
+  const tg = x.target;
+  if (x.upgrading) x.clientKeepAlive = false; // unless the backend answers 101
+  const s = x.stream;
+  const byClient = s.svc.clientRoutes.route(s.clientIp);
+  const pool = (byClient !== null ? ctx.pool(byClient) : null) ?? ctx.router.route(tg.authority !== '' ? tg.authority : (h.getHeader('host') ?? ''), tg.path);
+  x.key = pool.factory.needs === 'none' ? 0 : hashKey(x, h);
+  choose(x, pool);
 }
 
 /** --monitor-uri: lb4 answers 200, or 503 when no backend is up. Returns true when the connection stays open. */

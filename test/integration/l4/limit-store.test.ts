@@ -140,3 +140,36 @@ async function redisCommand(port: number, args: string[]): Promise<string> {
     s.destroy();
   }
 }
+
+t.test('--limit-store in l7: the rate of requests is shared too; refusals are 429 with Retry-After', { skip: haveRedis ? false : 'redis-server is not installed' }, async (t) => {
+  const redisPort = await freePort();
+  await startRedis(t, redisPort);
+  const http = await import('node:http');
+  const backend = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => backend.close(() => r())));
+  const bport = (backend.address() as net.AddressInfo).port;
+  const args = ['--mode', 'l7', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--client-rate', '4', '--limit-store', `redis://127.0.0.1:${redisPort}`, '--backend', `127.0.0.1:${bport}`];
+  const one = await withLb4(t, args);
+  const two = await withLb4(t, args);
+  await statsUntil(one.adminPort!, (s) => s.clients.store === 'up', 20_000, 'lb4 one connected to redis');
+  await statsUntil(two.adminPort!, (s) => s.clients.store === 'up', 20_000, 'lb4 two connected to redis');
+  /** One request from 127.0.0.51 on a fresh connection; its status and Retry-After. */
+  const ask = (port: number): Promise<{ status: number; retryAfter: string | undefined }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ port, host: '127.0.0.1', localAddress: '127.0.0.51', path: '/', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const results = [];
+  // alternate between the two instances: one client, one shared limit of 4 per second
+  for (let i = 0; i < 10; i++) results.push(await ask(i % 2 === 0 ? one.ports[0]! : two.ports[0]!));
+  const ok = results.filter((r) => r.status === 200).length;
+  const refused = results.filter((r) => r.status === 429);
+  t.ok(ok >= 3 && ok <= 6, `${ok} of 10 admitted across both instances (a shared limit of 4/s; a fast loop may straddle a second)`);
+  t.ok(refused.length >= 4, 'the rest refused');
+  t.ok(refused.every((r) => r.retryAfter !== undefined && Number(r.retryAfter) >= 1), 'each 429 says when to come back');
+});
