@@ -63,6 +63,8 @@ interface BackendRing {
 }
 
 export interface HistoryJson {
+  /** The server's clock when answering (ms since epoch): lets a browser with another clock place the points. */
+  now: number;
   interval_ms: number;
   capacity: number;
   /** Sample times, ms since epoch, oldest first. */
@@ -162,7 +164,7 @@ export class History {
   }
 
   /** The /stats/history document, oldest point first (NaN → null: no value yet). */
-  toJSON(): HistoryJson {
+  toJSON(now = Date.now()): HistoryJson {
     const n = this.size;
     const from = (this.head - n + this.capacity) % this.capacity;
     const read = (a: Float64Array): Array<number | null> => {
@@ -176,6 +178,7 @@ export class History {
     const series = {} as Record<SeriesName, Array<number | null>>;
     for (const name of SERIES) series[name] = read(this.series[name]);
     return {
+      now,
       interval_ms: this.intervalMs,
       capacity: this.capacity,
       t: read(this.times) as number[],
