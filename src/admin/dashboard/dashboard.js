@@ -241,6 +241,7 @@
     let sumTotal = 0;
     list.forEach((b) => { sumTotal += b.total; });
     const startedAt = now - s.uptime_s * 1000;
+    const past = [];
     list.forEach((b, i) => {
       const key = (b.pool || '') + '/' + b.name;
       const label = multiPool && b.pool ? b.name + ' (pool ' + b.pool + ')' : b.name;
@@ -302,8 +303,9 @@
 
       const rs = b.responses || {};
       const n = (c) => fmtInt(rs[c] || 0);
-      // line 1 the good classes (2xx always, 1xx/3xx when seen), line 2 the errors
-      setCell(r.resp, ['1xx', '2xx', '3xx'].filter((c) => c === '2xx' || rs[c] > 0).map((c) => c + ' ' + n(c)).join(' · '), '4xx ' + n('4xx') + ' · 5xx ' + n('5xx'),
+      // line 1 the good classes (2xx always, 1xx/3xx when seen), line 2 the errors (5xx first; the ones seen, or both at 0)
+      const bad = ['5xx', '4xx'].filter((c) => rs[c] > 0);
+      setCell(r.resp, ['1xx', '2xx', '3xx'].filter((c) => c === '2xx' || rs[c] > 0).map((c) => c + ' ' + n(c)).join(' · '), bad.length ? bad.map((c) => c + ' ' + n(c)).join(' · ') : '4xx 0 · 5xx 0',
         ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => c + ' ' + (rs[c] || 0)).join(', '));
       setClass(r.resp.l2, 'l2' + (rs['5xx'] > 0 ? ' resp-5xx' : ''));
       const lat = b.latency_ms;
@@ -319,8 +321,11 @@
         flash(r, b.state);
         addEvent(label, before, b.state, b.name);
       }
+      // first sight: its last change before this page (a reload keeps that much)
+      if (before === undefined && b.last_change) past.push([Date.parse(b.last_change), label, b.state, b.name]);
       states.set(key, b.state);
     });
+    past.sort((x, y) => x[0] - y[0]).forEach((p) => addPast(p[0], p[1], p[2], p[3]));
     rows.forEach((r, key) => {
       if (!seen.has(key)) {
         r.tr.remove();
@@ -459,6 +464,16 @@
     li.setAttribute('data-backend', backend);
     pushEvent(li);
   }
+  function addPast(at, name, state, backend) {
+    const d = new Date(at);
+    const li = el('li', 'past');
+    const time = el('time', '', fmtClock(d));
+    time.dateTime = d.toISOString();
+    li.append(time, el('span', 'who', name), el('span', 'arrow', '→'), el('span', 'badge st-' + state, state), el('span', 'what', 'before this page'));
+    li.title = name + ': ' + state + ' since ' + fmtDate(d) + ' (its last change before this page was opened)';
+    li.setAttribute('data-backend', backend);
+    pushEvent(li);
+  }
   function addNote(text) {
     const li = el('li');
     li.append(el('time', '', fmtClock(new Date())), el('span', 'what', text));
@@ -493,8 +508,8 @@
     if (s.mode === 'l7') {
       let reqs = 0;
       s.backends.forEach((b) => { reqs += b.total; });
-      setText($('total-sub'), fmtInt(reqs) + ' requests · ' + fmtNum(ses.rate || 0) + ' conn/s');
-      setTitle($('total-sub'), fmtInt(reqs) + ' requests reached a backend; connections: ' + rateNow);
+      setText($('total-sub'), fmtInt(reqs) + ' requests');
+      setTitle($('total-sub'), fmtInt(reqs) + ' requests reached a backend; new connections: ' + rateNow);
     } else {
       setText($('total-sub'), rateNow);
     }

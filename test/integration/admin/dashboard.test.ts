@@ -13,8 +13,11 @@
  *
  * Skipped when /usr/bin/chromium is absent (CI installs it). Screenshots go
  * to perf/out/ (git-ignored) on every run; with LB4_UPDATE_SCREENSHOTS=1 the
- * layout test runs its scene longer (richer charts) and writes
- * docs/dashboard-1280.png and docs/dashboard-800.png for the README.
+ * layout test runs its scene longer (four minutes of history, for charts
+ * with a shape) and writes docs/dashboard-1280.png and docs/dashboard-800.png
+ * for the README:
+ *
+ *     LB4_UPDATE_SCREENSHOTS=1 npx tap --timeout 600 test/integration/admin/dashboard.test.ts
  */
 import t from 'tap';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -136,7 +139,8 @@ function httpTraffic(port: number, parallel: number, pauseMs: number): { stop():
       } catch {
         // a backend going away under us: background noise
       }
-      await new Promise((r) => setTimeout(r, pauseMs));
+      // the load swells and ebbs (a period of about a minute), so the charts have a shape
+      await new Promise((r) => setTimeout(r, pauseMs * (1 + 3 * (0.5 + 0.5 * Math.sin(Date.now() / 10_000 + k)))));
     }
   });
   return {
@@ -290,7 +294,7 @@ async function layout(page: Page): Promise<any> {
   });
 }
 
-t.test('layout at 1280 and 800 px (L7, actions unlocked): no overflow, every column, CSV link, history after a reload', { skip: noChromium, timeout: UPDATE_SCREENSHOTS ? 300_000 : 120_000 }, async (t) => {
+t.test('layout at 1280 and 800 px (L7, actions unlocked): no overflow, every column, CSV link, history after a reload', { skip: noChromium, timeout: UPDATE_SCREENSHOTS ? 600_000 : 120_000 }, async (t) => {
   const web1 = await slowHttp(t, 'web-1', 5);
   const web2 = await slowHttp(t, 'web-2', 15);
   const web3 = await slowHttp(t, 'web-3', 10, 9);
@@ -304,14 +308,14 @@ t.test('layout at 1280 and 800 px (L7, actions unlocked): no overflow, every col
       '--strategy', 'weighted-round-robin', '--health-interval', '300ms', '--fall', '2',
       '--max-conns', '2000', '--backend-max-conns', '200',
     ],
-    { env: { LB4_HISTORY_INTERVAL_MS: UPDATE_SCREENSHOTS ? '1000' : '250' } },
+    { env: { LB4_HISTORY_INTERVAL_MS: UPDATE_SCREENSHOTS ? '2000' : '250' } },
   );
   const admin = lb.adminPort!;
   const bg = httpTraffic(lb.ports[0]!, 4, 15);
   t.teardown(() => bg.stop());
 
-  // lb4's own history fills while nobody watches: 12 s of it (90 s for the docs)
-  const span = UPDATE_SCREENSHOTS ? 90_000 : 12_000;
+  // lb4's own history fills while nobody watches: 12 s of it (4 minutes for the docs)
+  const span = UPDATE_SCREENSHOTS ? 240_000 : 12_000;
   await jsonUntil(admin, '/stats/history', (h) => h.t.length > 2 && h.t[h.t.length - 1] - h.t[0] >= span * 0.5, 'history points', span + 20_000);
   await web4.close();
   await jsonUntil(admin, '/stats', (s) => s.backends.find((b: any) => b.name === 'web-4').state === 'down', 'web-4 down');
@@ -342,6 +346,7 @@ t.test('layout at 1280 and 800 px (L7, actions unlocked): no overflow, every col
     t.match(await page.locator('tr[data-backend="web-1"] .c-lat .l1').textContent(), /^p50 \d/, 'latency shown');
     t.match(await page.locator('tr[data-backend="web-1"] .c-sess .l2').textContent(), /^max \d+ \/ 200$/, 'session peak and --backend-max-conns');
     t.match(await page.locator('#pools-body .l2').nth(2).textContent(), /\/ 1,024$/, 'the --max-queue limit of the pool');
+    t.match((await page.locator('#events li.past[data-backend="web-4"]').innerText()).replace(/\s+/g, ' '), /^\d\d:\d\d:\d\d web-4 \u2192 down before this page$/, 'the changes from before the page are listed');
 
     if (width === 1280) {
       // the CSV link: a download of /stats.csv, the same backends as /stats
@@ -377,7 +382,10 @@ t.test('layout at 1280 and 800 px (L7, actions unlocked): no overflow, every col
 
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: `${OUT}/dashboard-${width}.png`, fullPage: true, timeout: 10_000 });
-    if (UPDATE_SCREENSHOTS) copyFileSync(`${OUT}/dashboard-${width}.png`, `${ROOT}docs/dashboard-${width}.png`);
+    if (UPDATE_SCREENSHOTS) {
+      mkdirSync(`${ROOT}docs`, { recursive: true });
+      copyFileSync(`${OUT}/dashboard-${width}.png`, `${ROOT}docs/dashboard-${width}.png`);
+    }
     t.same(errors, [], `${width} px: no console errors (a CSP violation would be one)`);
     await page.context().close();
   }
