@@ -1,7 +1,7 @@
 /**
- * The admin HTTP server (README "Admin API"): /ping, /health, /stats,
- * /config, /metrics, the dashboard at /, and the backend state changes
- * behind a bearer token. Request bodies go through body.ts (64 KiB at most,
+ * The admin HTTP server (README "Admin API"): /ping, /health, /stats (and
+ * its CSV form, /stats.csv), /stats/history, /config, /metrics, the
+ * dashboard at /, and the backend state changes behind a bearer token. Request bodies go through body.ts (64 KiB at most,
  * 413 beyond; calls refused for auth are answered without reading theirs,
  * and their connection is closed). Not on the data path: JSON.stringify is
  * fine here.
@@ -17,6 +17,8 @@ import { describeConfig } from '../config/load.js';
 import { LbMetrics } from './metrics.js';
 import { registerDashboard } from './dashboard.js';
 import { hasBody, readBody, refuse } from './body.js';
+import { statsCsv } from './csv.js';
+import { History, HISTORY_INTERVAL_MS, snapshotOf } from './history.js';
 
 const ACTIONS = new Set(['drain', 'disable', 'enable']);
 
@@ -30,6 +32,15 @@ export function tokenMatches(presented: string, expected: string): boolean {
 /** Extra routes other modules register (metrics, dashboard). */
 export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
+/**
+ * The history's sampling interval: 5 s, or LB4_HISTORY_INTERVAL_MS (internal,
+ * for the tests: not a setting, not in --help; 10 ms at least).
+ */
+export function historyIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.LB4_HISTORY_INTERVAL_MS);
+  return Number.isInteger(v) && v >= 10 ? v : HISTORY_INTERVAL_MS;
+}
+
 export class AdminServer {
   readonly lb: AdminSource;
   readonly address: HostPort;
@@ -39,10 +50,15 @@ export class AdminServer {
   readonly routes = new Map<string, AdminRoute>();
   /** This balancer's Prometheus metrics. */
   readonly metrics: LbMetrics;
+  /** The last 15 minutes of the charted series (GET /stats/history), sampled while listening. */
+  readonly history: History;
+  private historyTimer: NodeJS.Timeout | null = null;
+  private sampling = false;
 
-  constructor(lb: AdminSource, address: HostPort) {
+  constructor(lb: AdminSource, address: HostPort, opts: { historyIntervalMs?: number } = {}) {
     this.lb = lb;
     this.address = address;
+    this.history = new History(opts.historyIntervalMs ?? historyIntervalMs());
     this.metrics = new LbMetrics(lb);
     this.metrics.register(this);
     registerDashboard(this);
@@ -65,17 +81,40 @@ export class AdminServer {
         this.server.on('error', (err) => this.lb.loggers.log.error({ err: err.message }, 'admin server error'));
         const a = this.server.address();
         this.port = typeof a === 'object' && a ? a.port : this.address.port;
+        this.startHistory();
         resolve();
       });
     });
   }
 
   close(): Promise<void> {
+    if (this.historyTimer) clearInterval(this.historyTimer);
+    this.historyTimer = null;
     return new Promise((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+  }
+
+  /** Sample the balancer into the history every interval (an unref'd timer: it never keeps the process up). */
+  private startHistory(): void {
+    this.history.start(Date.now(), snapshotOf(this.lb));
+    this.historyTimer = setInterval(() => void this.sampleHistory(), this.history.intervalMs);
+    this.historyTimer.unref();
+  }
+
+  private async sampleHistory(): Promise<void> {
+    if (this.sampling) return; // the --workers primary's refresh can take up to its IPC timeout
+    this.sampling = true;
+    try {
+      if (this.lb.refresh) await this.lb.refresh();
+      if (this.historyTimer) this.history.record(Date.now(), snapshotOf(this.lb));
+    } catch (err) {
+      this.lb.loggers.log.error({ err: (err as Error).message }, 'admin history sample failed');
+    } finally {
+      this.sampling = false;
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -109,6 +148,12 @@ export class AdminServer {
       }
       case '/stats':
         return sendJson(res, 200, buildStats(lb));
+      case '/stats.csv':
+      case '/stats;csv':
+        if (lb.refresh) await lb.refresh();
+        return sendText(res, 200, 'text/csv; charset=utf-8; header=present', statsCsv(buildStats(lb)));
+      case '/stats/history':
+        return sendJson(res, 200, this.history.toJSON());
       case '/config':
         return sendJson(res, 200, describeConfig(lb.config));
     }
@@ -154,7 +199,10 @@ function answerUnread(res: ServerResponse, status: number, body: unknown, header
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  sendText(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+}
+
+export function sendText(res: ServerResponse, status: number, type: string, text: string): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }

@@ -74,6 +74,12 @@ export interface AdminSource {
   relayReport(): RelayReport;
   /** Bring live counters up to date before reading them (the native relay counts in its own memory). */
   sync(): void;
+  /**
+   * Fetch counters kept in other processes before reading them: the
+   * --workers primary asks its workers (src/workers/primary.ts). A single
+   * balancer has none, its counters are live.
+   */
+  refresh?(): Promise<void>;
   findBackend(name: string): Backend | undefined;
   poolOf(b: Backend): Pool | undefined;
   /** Admin: drain, disable or enable a backend. */

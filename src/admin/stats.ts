@@ -1,10 +1,10 @@
 /**
  * The /stats document (README "Admin API"), built from the live counters.
  * Fields beyond the documented core (`pool` with `panic` and `queued`,
- * `check`, `circuit`, `effective_weight`, `source`, `priority`, peaks, rates, error classes,
- * `listeners`, `sessions`, `ends`, `draining`, `version`) are additions for
- * operators and the dashboard; the core fields keep their exact names and
- * meaning.
+ * `check`, `circuit`, `effective_weight`, `source`, `priority`, peaks,
+ * rates, error classes, `listeners` with their `protocol`, `sessions`,
+ * `ends`, `draining`, `version`) are additions for operators and the
+ * dashboard; the core fields keep their exact names and meaning.
  */
 import type { Backend } from '../core/backend.js';
 import { END_REASONS } from '../core/ends.js';
@@ -133,6 +133,9 @@ export function buildStats(lb: AdminSource): StatsDocument {
       address: l.address,
       port: l.port,
       tls: l.tls,
+      // what the listener speaks to clients: tcp/tls (L4), http/https (L7); `proxy`: a PROXY header is expected first (--accept-proxy)
+      protocol: c.mode === 'l7' ? (l.tls ? 'https' : 'http') : l.tls ? 'tls' : 'tcp',
+      proxy: c.acceptProxy,
       accepted: l.accepted,
       active: l.active,
       rejected: l.rejected,

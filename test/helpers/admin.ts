@@ -52,3 +52,69 @@ export async function post(
   });
   return { status: r.status, json: parse(r.body), body: r.body, headers: r.headers };
 }
+
+/**
+ * Parse RFC 4180 CSV (CRLF or LF line ends, quoted fields with doubled
+ * quotes, commas and line breaks inside quotes) into rows of fields.
+ * Throws on a stray quote, so a malformed export fails the test.
+ */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let i = 0;
+  let quoted = false;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+        i++;
+        if (i < text.length && !',\r\n'.includes(text[i]!)) throw new Error(`CSV: text after a closing quote at ${i}`);
+        continue;
+      }
+      field += c;
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      if (field !== '') throw new Error(`CSV: quote inside an unquoted field at ${i}`);
+      quoted = true;
+      i++;
+    } else if (c === ',') {
+      row.push(field);
+      field = '';
+      i++;
+    } else if (c === '\r' || c === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i += c === '\r' && text[i + 1] === '\n' ? 2 : 1;
+    } else {
+      field += c;
+      i++;
+    }
+  }
+  if (quoted) throw new Error('CSV: unterminated quoted field');
+  if (field !== '' || row.length > 0) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** CSV rows as objects keyed by the header row's names. */
+export function csvRecords(text: string): Array<Record<string, string>> {
+  const [header, ...rows] = parseCsv(text);
+  if (!header) throw new Error('CSV: no header row');
+  return rows.map((r) => {
+    if (r.length !== header.length) throw new Error(`CSV: row of ${r.length} fields, header has ${header.length}: ${r.join(',')}`);
+    return Object.fromEntries(header.map((h, i) => [h, r[i]!]));
+  });
+}
