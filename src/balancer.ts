@@ -14,7 +14,8 @@ import type { LbError } from './core/errors.js';
 import { Pool } from './core/pool.js';
 import { WaitQueue } from './core/wait-queue.js';
 import { findPickerFactory } from './core/pickers/index.js';
-import { Listener, type ListenerHandler } from './l4/listener.js';
+import { Listener, type ListenerHandler, type TlsFailureEnd } from './l4/listener.js';
+import { DescriptorBudget, RateLimitedWarning } from './descriptors.js';
 import { L4Session, normalizeIp, type SessionEnd } from './l4/session.js';
 import type { ClientSession, QueuedClient, Runtime } from './runtime.js';
 import { L7Context } from './l7/context.js';
@@ -66,6 +67,10 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
   private readonly peekStage = new PeekStage(this);
   /** Certificates, SNI, tickets and session cache of the TLS listeners; null without --tls-cert. */
   tlsTerminator: TlsTerminator | null = null;
+  /** The client ceiling derived from the descriptor limit (src/descriptors.ts), measured in start(). */
+  readonly descriptors = new DescriptorBudget();
+  private readonly outOfDescriptors = new RateLimitedWarning('out of file descriptors');
+  private readonly localResourceError = new RateLimitedWarning('local resource error');
 
   constructor(config: Config, opts: BalancerOptions = {}) {
     this.config = config;
@@ -127,7 +132,7 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     this.health = new HealthChecker(this);
     try {
       for (const addr of this.config.listen) {
-        const l = new Listener(addr, tls, this, { acceptProxy: this.config.acceptProxy, handshakeTimeout: this.config.peekTimeout });
+        const l = new Listener(addr, tls, this, { acceptProxy: this.config.acceptProxy, handshakeTimeout: this.config.handshakeTimeout });
         if (l.tlsServer && this.tlsTerminator) this.tlsTerminator.attach(l.tlsServer);
         await l.listen();
         this.listeners.push(l);
@@ -141,6 +146,8 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
       this.admin?.close();
       throw err;
     }
+    this.descriptors.measure(this.backends.length);
+    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ limit: this.descriptors.limit, max_clients: this.descriptors.maxClients }, 'descriptor limit');
     this.health.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
@@ -157,6 +164,23 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
   }
 
   // ---- ListenerHandler ----
+
+  /** Turn a client away at once when the descriptor budget is spent (src/descriptors.ts). */
+  admit(socket: Socket, listener: Listener): boolean {
+    let handshakes = 0;
+    for (const l of this.listeners) handshakes += l.stats.handshakes;
+    if (this.descriptors.admits(this.connectionsActive, handshakes)) return true;
+    listener.stats.rejected++;
+    socket.on('error', noop);
+    this.outOfDescriptors.note(this.loggers.log, { reason: 'client ceiling', limit: this.descriptors.limit, max_clients: this.descriptors.maxClients, connections: this.connectionsActive, handshakes });
+    if (this.config.accessLog) this.logRejected(socket, 'max-conns');
+    socket.destroy();
+    return false;
+  }
+
+  onAcceptPaused(err: NodeJS.ErrnoException, listener: Listener, pauseMs: number): void {
+    this.outOfDescriptors.note(this.loggers.log, { reason: `accept ${err.code}`, listener: listener.stats.address, pause_ms: pauseMs, connections: this.connectionsActive });
+  }
 
   onClient(socket: Socket, listener: Listener): void {
     const max = this.config.maxConns;
@@ -226,9 +250,9 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     return t;
   }
 
-  onTlsError(err: Error, socket: TLSSocket | null, listener: Listener): void {
+  onTlsError(err: Error, socket: TLSSocket, listener: Listener, end: TlsFailureEnd): void {
     if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ err: err.message, listener: listener.stats.address }, 'tls handshake failed');
-    if (this.config.accessLog && socket) this.logRejected(socket, 'tls-error');
+    if (this.config.accessLog) this.logRejected(socket, end);
   }
 
   onServerError(err: Error, listener: Listener): void {
@@ -296,6 +320,15 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
   }
 
   onConnectFailure(pool: Pool, b: Backend, err: LbError): void {
+    if (err.side === 'internal') {
+      // lb4's own shortage (EMFILE...): nothing about the backend; an undecided circuit trial is freed
+      (err.errno === 'EMFILE' || err.errno === 'ENFILE' ? this.outOfDescriptors : this.localResourceError).note(this.loggers.log, { reason: err.message, backend: b.name });
+      if (b.circuit.state === 'half-open' && b.circuit.trialInFlight) {
+        b.circuit.trialInFlight = false;
+        pool.rebuild();
+      }
+      return;
+    }
     b.failures++;
     const c = this.config;
     const opened = this.changeHealth(b, `${c.maxFails} failed connects (${err.message})`, () => b.circuit.onFailure(Date.now(), c.maxFails, c.failTimeout));

@@ -1,7 +1,7 @@
 /**
  * The /stats document (SPEC section 5), built from the live counters.
  * Fields beyond SPEC's (`pool` with `panic` and `queued`, `check`, `circuit`,
- * `effective_weight`, `listeners`, `draining`, `version`) are additions for
+ * `effective_weight`, `listeners`, `descriptors`, `draining`, `version`) are additions for
  * the dashboard; SPEC's own fields keep their exact names and meaning.
  */
 import type { Balancer } from '../balancer.js';
@@ -9,6 +9,7 @@ import type { Backend } from '../core/backend.js';
 import { VERSION } from './metrics.js';
 import { latencySummary } from '../l7/latency.js';
 import { relayStats } from '../l4/relay.js';
+import { openDescriptors } from '../descriptors.js';
 
 export interface BackendStatsJson {
   name: string;
@@ -70,7 +71,12 @@ export function buildStats(lb: Balancer): Record<string, unknown> {
       rejected: l.stats.rejected,
       tls_failures: l.stats.tlsFailures,
       proxy_errors: l.stats.proxyErrors,
+      // TLS handshakes under way; times accepting paused for want of descriptors
+      handshakes: l.stats.handshakes,
+      accept_pauses: l.stats.pauses,
     })),
+    // this process's descriptor limit, the client ceiling derived from it (0 = none) and what is open now
+    descriptors: { limit: lb.descriptors.limit, max_clients: lb.descriptors.maxClients, open: openDescriptors() },
     draining: lb.draining,
     // how L4 tunnels move bytes: on the native relay thread, or in JavaScript (and why)
     relay: relayStats(),

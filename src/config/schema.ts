@@ -356,6 +356,7 @@ export const SETTINGS: readonly SettingDef[] = [
     }),
   },
   { key: 'peekTimeout', flag: '--peek-timeout', arg: 'DUR', defaultText: '5s', help: 'a PROXY header or a passthrough ClientHello must arrive within this', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
+  { key: 'handshakeTimeout', flag: '--handshake-timeout', arg: 'DUR', defaultText: '10s', help: 'TLS termination: close a connection whose handshake is not complete this long after accept (after the PROXY header with --accept-proxy)', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
   { key: 'sniMaxBytes', flag: '--sni-max-bytes', arg: 'BYTES', defaultText: '16384', help: 'passthrough: most bytes read to find the ClientHello server name', parse: (v, w) => wrap(w, () => parseSize(v as string | number, 512, 1024 * 1024)) },
   {
     key: 'sendProxy', flag: '--send-proxy', arg: 'v1|v2', env: 'LB_SEND_PROXY', defaultText: null,

@@ -73,8 +73,13 @@ export class HealthChecker {
     const result = await probe(this.lb.probeTarget(b), c.healthCheck, c.healthTimeout);
     slot.running = false;
     if (this.stopped || this.slots.get(b) !== slot) return;
-    this.lb.onCheckResult(b, result);
-    for (const o of this.observers) o(b, result);
+    // lb4 itself was short of descriptors (or memory...): no verdict on the backend, try again at the next interval
+    if (!result.inconclusive) {
+      this.lb.onCheckResult(b, result);
+      for (const o of this.observers) o(b, result);
+    } else if (this.lb.loggers.log.isLevelEnabled('debug')) {
+      this.lb.loggers.log.debug({ backend: b.name, reason: result.reason }, 'health check inconclusive');
+    }
     const interval = this.lb.config.healthInterval;
     const jitter = interval * 0.1 * (Math.random() * 2 - 1);
     this.schedule(b, slot, Math.max(1, Math.round(interval + jitter)));

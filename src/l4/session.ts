@@ -157,7 +157,8 @@ export class L4Session implements ConnectOwner, TunnelOwner, RelayOwner, Queued 
     this.rt.release(this.pool, b);
     this.rt.onConnectFailure(this.pool, b, err);
     if (this.finished) return;
-    if (this.retries < this.rt.config.retries) {
+    // not retryable: lb4's own resource errors (EMFILE...) would fail on any backend
+    if (err.retryable && this.retries < this.rt.config.retries) {
       // counted in `retries` only once another backend is actually tried
       this.retryPending = true;
       this.attemptNo++;

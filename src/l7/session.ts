@@ -643,7 +643,8 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
     }
     host.onConnectFailure(this.pool, b, err);
     if (this.state !== S_WAIT) return;
-    if (this.reqRetries < host.config.retries) {
+    // not retryable: lb4's own resource errors (EMFILE...) would fail on any backend
+    if (err.retryable && this.reqRetries < host.config.retries) {
       this.reqRetries++;
       this.retries++;
       this.attemptNo++;
@@ -651,7 +652,7 @@ export class L7Session implements ConnectOwner, UpstreamOwner, TunnelOwner, Queu
       this.choose();
       return;
     }
-    this.answerError(502, 'no-backend');
+    this.answerError(err.side === 'internal' ? 503 : 502, 'no-backend');
   }
 
   /** Send the current request on `conn`. */

@@ -95,7 +95,7 @@ interface Slot {
 interface Retired {
   connections: number;
   backends: Map<string, { total: number; failures: number; bytesIn: number; bytesOut: number; lastUsed: number; responses: number[] }>;
-  listeners: Array<{ accepted: number; rejected: number; tlsFailures: number; proxyErrors: number }>;
+  listeners: Array<{ accepted: number; rejected: number; tlsFailures: number; proxyErrors: number; pauses: number }>;
 }
 
 const CIRCUIT_RANK: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -272,11 +272,12 @@ export class Primary extends Balancer {
       b.responses.forEach((v, i) => (k.responses[i] = (k.responses[i] ?? 0) + v));
     }
     s.listeners.forEach((l, i) => {
-      const k = (r.listeners[i] ??= { accepted: 0, rejected: 0, tlsFailures: 0, proxyErrors: 0 });
+      const k = (r.listeners[i] ??= { accepted: 0, rejected: 0, tlsFailures: 0, proxyErrors: 0, pauses: 0 });
       k.accepted += l.accepted;
       k.rejected += l.rejected;
       k.tlsFailures += l.tlsFailures;
       k.proxyErrors += l.proxyErrors;
+      k.pauses += l.pauses;
     });
   }
 
@@ -395,7 +396,9 @@ export class Primary extends Balancer {
       st.rejected = k?.rejected ?? 0;
       st.tlsFailures = k?.tlsFailures ?? 0;
       st.proxyErrors = k?.proxyErrors ?? 0;
+      st.pauses = k?.pauses ?? 0;
       st.active = 0;
+      st.handshakes = 0;
       for (const s of current) {
         const w = s.listeners[i];
         if (!w) continue;
@@ -404,6 +407,8 @@ export class Primary extends Balancer {
         st.rejected += w.rejected;
         st.tlsFailures += w.tlsFailures;
         st.proxyErrors += w.proxyErrors;
+        st.pauses += w.pauses;
+        st.handshakes += w.handshakes;
       }
     });
   }

@@ -75,6 +75,8 @@ export interface ListenerCounters {
   readonly rejected: number;
   readonly tlsFailures: number;
   readonly proxyErrors: number;
+  readonly handshakes: number;
+  readonly pauses: number;
 }
 
 /** One worker's counters, and its own /stats document (for `/stats?worker=ID`). */

@@ -74,7 +74,7 @@ function snapshot(lb: Balancer): WorkerSnapshot {
     pid: process.pid,
     connections: { active: lb.connectionsActive, total: lb.connectionsTotal },
     backends,
-    listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures, proxyErrors: l.stats.proxyErrors })),
+    listeners: lb.listeners.map((l) => ({ accepted: l.stats.accepted, active: l.stats.active, rejected: l.stats.rejected, tlsFailures: l.stats.tlsFailures, proxyErrors: l.stats.proxyErrors, handshakes: l.stats.handshakes, pauses: l.stats.pauses })),
     stats: buildStats(lb),
   };
 }
