@@ -20,6 +20,7 @@ import { L4Session, normalizeIp, type SessionEnd } from './l4/session.js';
 import type { ClientSession, QueuedClient, Runtime } from './runtime.js';
 import { L7Context } from './l7/context.js';
 import { L7Session } from './l7/session.js';
+import { preloadParser } from './l7/parser.js';
 import { observeRequestDuration } from './admin/metrics.js';
 import { AdminServer } from './admin/server.js';
 import { HealthChecker } from './health/checker.js';
@@ -146,8 +147,13 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
       this.admin?.close();
       throw err;
     }
-    this.descriptors.measure(this.backends.length);
-    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ limit: this.descriptors.limit, max_clients: this.descriptors.maxClients }, 'descriptor limit');
+    // load now what the first client would load (the HTTP parser, the relay addon and its thread): short of descriptors, it could not
+    if (this.config.mode === 'l7') preloadParser();
+    else relayAvailable();
+    const fds = this.descriptors;
+    fds.measure(this.backends.length);
+    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ limit: fds.limit, max_clients: fds.maxClients }, 'descriptor limit');
+    if (fds.maxClients > 0 && this.config.maxConns > fds.maxClients) this.loggers.log.warn({ max_conns: this.config.maxConns, limit: fds.limit, max_clients: fds.maxClients }, '--max-conns is above what the descriptor limit allows');
     this.health.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();

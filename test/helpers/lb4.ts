@@ -41,6 +41,11 @@ export interface StartOptions {
   timeoutMs?: number;
   /** working directory; default the repository root */
   cwd?: string;
+  /**
+   * run lb4 with this descriptor limit, soft and hard (spawned through
+   * `prlimit --nofile=N:N`, which execs: the pid is lb4's)
+   */
+  nofile?: number;
 }
 
 export interface Lb4Process {
@@ -132,7 +137,9 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const cwd = opts.cwd ?? fileURLToPath(new URL('../..', import.meta.url));
 
-  const proc = spawn(process.execPath, [LB4_BIN, ...args], {
+  const argv = [process.execPath, LB4_BIN, ...args];
+  if (opts.nofile !== undefined) argv.unshift('prlimit', `--nofile=${opts.nofile}:${opts.nofile}`);
+  const proc = spawn(argv[0]!, argv.slice(1), {
     cwd,
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
