@@ -18,6 +18,7 @@ import { Primary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 import type { Loggers } from './logger.js';
 import { disableNativeRelay } from './l4/relay.js';
+import { STOP_SIGNALS, type EarlySignals } from './signals.js';
 
 /** What the CLI runs: a Balancer (one process) or a workers Primary. */
 interface Service {
@@ -100,13 +101,13 @@ function runCheck(argv: string[]): never {
 }
 
 /** Entry point used by bin/lb4. */
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], early?: EarlySignals): Promise<void> {
   // LB4_RELAY=js: every L4 tunnel in JavaScript, none on the native relay
   // (src/l4/relay.ts). A process switch rather than a setting: it changes
   // how bytes move, not what lb4 does, and it applies to --workers children.
   if (process.env.LB4_RELAY === 'js') disableNativeRelay();
   // a --workers child: its settings come from the primary over IPC
-  if (cluster.isWorker) process.exit(await runWorker());
+  if (cluster.isWorker) process.exit(await runWorker(early));
   if (argv[0] === 'check') runCheck(argv.slice(1));
   const cli = parseArgs('lb4', argv, (p) => {
     p.version(VERSION, '-V, --version', 'print the version')
@@ -129,6 +130,11 @@ export async function main(argv: string[]): Promise<void> {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
+      // only a second SIGTERM/SIGINT cuts the drain short; SIGQUIT and SIGUSR1 never end it early
+      if (signal !== 'SIGTERM' && signal !== 'SIGINT') {
+        log.info({ signal }, 'already draining');
+        return;
+      }
       log.warn({ signal }, 'second signal: exiting now');
       void lb.loggers.flush().then(() => process.exit(0));
       return;
@@ -175,9 +181,9 @@ export async function main(argv: string[]): Promise<void> {
       log.error({ err: (err as Error).message, file: config.config }, 'config watch failed');
     }
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  for (const signal of STOP_SIGNALS) process.on(signal, () => stop(signal));
   process.on('SIGHUP', () => reload('SIGHUP'));
+  early?.release();
   // A bug must not take every connection down with it: log and keep serving.
   process.on('uncaughtException', (err) => log.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection'));
@@ -195,4 +201,6 @@ export async function main(argv: string[]): Promise<void> {
   // the watcher is part of being ready: on before the start-up lines
   setWatch(config.watchConfig);
   lb.logReady();
+  // signals that came before lb4 handled them (held by bin/lb4): acted on now that it runs
+  for (const signal of early?.held ?? []) stop(signal);
 }

@@ -34,7 +34,7 @@
  *   invalid file is logged once and changes nothing); the effective config
  *   (restart-only settings kept) is sent to every worker, then the health
  *   verdicts again.
- * - **Shutdown.** SIGTERM/SIGINT: /health answers `draining`, every worker
+ * - **Shutdown.** SIGTERM, SIGINT, SIGQUIT or SIGUSR1: /health answers `draining`, every worker
  *   gets `shutdown` and drains like a single lb4 (--drain-timeout); the
  *   primary resolves once every worker has exited (SIGKILL for any still
  *   there 5 s past the drain timeout), closes the admin server, and the CLI
