@@ -294,9 +294,9 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'retries', flag: '--retries', arg: 'N', defaultText: '2', help: 'other backends tried when a connect fails', parse: int(0, 100) },
   { key: 'connectTimeout', flag: '--connect-timeout', arg: 'DUR', defaultText: '5s', help: 'limit for one backend connect', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
   { key: 'idleTimeout', flag: '--idle-timeout', arg: 'DUR', defaultText: '5m', help: 'close a tunnel with no bytes either way for this long (0 = never)', parse: duration, show: showDuration },
-  { key: 'maxConns', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap); more are closed at once', parse: int(0, 10_000_000) },
+  { key: 'maxConns', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap; the descriptor limit caps it too); more are closed at once', parse: int(0, 10_000_000) },
   { key: 'backendMaxConns', flag: '--backend-max-conns', arg: 'N', defaultText: '0', help: 'connections per backend (0 = no cap); a full backend is skipped', parse: int(0, 10_000_000) },
-  { key: 'drainTimeout', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM/SIGINT, how long open connections may finish', parse: duration, show: showDuration },
+  { key: 'drainTimeout', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM, SIGINT, SIGQUIT or SIGUSR1, how long open connections may finish', parse: duration, show: showDuration },
   { key: 'accessLog', flag: '--access-log', env: 'LB_ACCESS_LOG', defaultText: 'off', help: 'one JSON line per finished connection (l4) or request (l7)', parse: bool },
   {
     key: 'logLevel', flag: '--log-level', arg: 'LEVEL', env: 'LB_LOG_LEVEL', defaultText: 'info',
