@@ -28,16 +28,16 @@ export interface TestBackend {
   readonly sockets: ReadonlySet<net.Socket>;
   /** emits `connection` (socket) and `closed` (socket) */
   readonly events: EventEmitter;
-  /** resolves once `accepted >= n`; rejects after `timeoutMs` (default 5 s) */
+  /** resolves once `accepted >= n`; rejects after `timeoutMs` (default 15 s) */
   waitForAccepted(n: number, timeoutMs?: number): Promise<void>;
-  /** resolves once `connections === n`; rejects after `timeoutMs` (default 5 s) */
+  /** resolves once `connections === n`; rejects after `timeoutMs` (default 15 s) */
   waitForConnections(n: number, timeoutMs?: number): Promise<void>;
   /** stops listening and destroys every open socket */
   close(): Promise<void>;
 }
 
 const HOST = '127.0.0.1';
-const DEFAULT_WAIT_MS = 5_000;
+const DEFAULT_WAIT_MS = 15_000;
 
 function waitFor(
   events: EventEmitter,

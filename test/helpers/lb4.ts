@@ -37,7 +37,7 @@ export interface StartOptions {
   expectListeners?: number;
   /** wait for `admin listening`; default: true when `--admin` (or LB_ADMIN) is given */
   expectAdmin?: boolean;
-  /** how long start-up may take; default 10 s */
+  /** how long start-up may take; default 30 s, 60 s with `--workers` (a loaded machine; the cluster forks processes) */
   timeoutMs?: number;
   /** working directory; default the repository root */
   cwd?: string;
@@ -67,7 +67,7 @@ export interface Lb4Process {
   /**
    * The first log line matching `pred`, searching from `logs[since]` (default
    * 0: lines already seen count) and then new lines; rejects after
-   * `timeoutMs` (default 5 s) or when lb4 exits first.
+   * `timeoutMs` (default 15 s) or when lb4 exits first.
    */
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number, since?: number): Promise<LogLine>;
   /** log lines matching `pred` so far */
@@ -78,7 +78,7 @@ export interface Lb4Process {
   exited: Promise<ExitInfo>;
   /** true once the process has exited */
   readonly hasExited: boolean;
-  /** SIGTERM, wait up to `graceMs` (default 5 s) for the exit, then SIGKILL */
+  /** SIGTERM, wait up to `graceMs` (default 15 s) for the exit, then SIGKILL */
   stop(graceMs?: number): Promise<ExitInfo>;
 }
 
@@ -134,7 +134,8 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
   const expectListeners = opts.expectListeners ?? defaultListeners(args, opts.env);
   const expectAdmin =
     opts.expectAdmin ?? (flagValues(args, '--admin').length > 0 || Boolean(opts.env?.LB_ADMIN));
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const cluster = [...flagValues(args, '--workers'), opts.env?.LB_WORKERS ?? ''].some((v) => v !== '' && v !== '1');
+  const timeoutMs = opts.timeoutMs ?? (cluster ? 60_000 : 30_000);
   const cwd = opts.cwd ?? fileURLToPath(new URL('../..', import.meta.url));
 
   const argv = [process.execPath, LB4_BIN, ...args];
@@ -171,7 +172,7 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
       return exitInfo !== undefined;
     },
     exited: undefined as unknown as Promise<ExitInfo>,
-    waitForLog(pred, waitMs = 5_000, since = 0) {
+    waitForLog(pred, waitMs = 15_000, since = 0) {
       return new Promise<LogLine>((resolve, reject) => {
         let next = since;
         const scan = (): boolean => {
@@ -215,7 +216,7 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
       if (exitInfo) return false;
       return proc.kill(signal);
     },
-    async stop(graceMs = 5_000) {
+    async stop(graceMs = 15_000) {
       if (exitInfo) return exitInfo;
       proc.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
@@ -355,7 +356,7 @@ export async function withLb4(t: TeardownHost, args: string[], opts?: StartOptio
 
 export interface RunOptions {
   env?: Record<string, string>;
-  /** default 10 s; the process is killed after it */
+  /** default 30 s; the process is killed after it */
   timeoutMs?: number;
   /** written to stdin, then stdin is closed */
   input?: string | Buffer;
@@ -371,7 +372,7 @@ export interface RunResult {
 
 /** Runs `bin/lb4 ...args` to completion (`--help`, `--version`, `check`, usage errors). */
 export function runLb4(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise<RunResult>((resolve, reject) => {
     const proc = spawn(process.execPath, [LB4_BIN, ...args], {
       cwd: opts.cwd ?? fileURLToPath(new URL('../..', import.meta.url)),

@@ -34,7 +34,7 @@ t.test('http:/healthz: 503 is down while its port is open, 200 stays up', async 
     '--health-check', 'http:/healthz',
     ...FAST_CHECKS,
   ]);
-  const down = await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'sick', 5000);
+  const down = await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'sick', 15_000);
   t.equal(down.reason, 'status 503');
 
   // its TCP port is open all along
@@ -83,7 +83,7 @@ t.test('http probe: 3xx is healthy, 404 is not', async (t) => {
     '--health-check', 'http:/healthz',
     ...FAST_CHECKS,
   ]);
-  const down = await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'missing', 5000);
+  const down = await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'missing', 15_000);
   t.equal(down.reason, 'status 404');
   // several check rounds later, moved is still up
   await moved.waitForRequests(4);
