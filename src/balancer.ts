@@ -5,7 +5,7 @@
  * src/index.ts the same way.
  */
 import type { Socket } from 'node:net';
-import type { TLSSocket, TlsOptions } from 'node:tls';
+import type { TlsOptions } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Config, PoolSpec } from './config/types.js';
 import { createLoggers, type Loggers } from './logger.js';
@@ -256,7 +256,7 @@ export class Balancer implements Runtime, ListenerHandler, PeekHost {
     return t;
   }
 
-  onTlsError(err: Error, socket: TLSSocket, listener: Listener, end: TlsFailureEnd): void {
+  onTlsError(err: Error, socket: Socket, listener: Listener, end: TlsFailureEnd): void {
     if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ err: err.message, listener: listener.stats.address }, 'tls handshake failed');
     if (this.config.accessLog) this.logRejected(socket, end);
   }

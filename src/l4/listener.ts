@@ -48,8 +48,11 @@ export interface ListenerHandler {
   admit(socket: Socket, listener: Listener): boolean;
   /** A client connected (after the TLS handshake when TLS is terminated at accept). */
   onClient(socket: Socket, listener: Listener): void;
-  /** A TLS handshake did not complete; the listener destroys `socket` right after. */
-  onTlsError(err: Error, socket: TLSSocket, listener: Listener, end: TlsFailureEnd): void;
+  /**
+   * A TLS handshake did not complete (`socket`: the raw client socket, which
+   * still knows its peer); the listener closes the connection right after.
+   */
+  onTlsError(err: Error, socket: Socket, listener: Listener, end: TlsFailureEnd): void;
   /** The server failed after it was listening. */
   onServerError(err: Error, listener: Listener): void;
   /** accept() failed for want of file descriptors: the listener stopped accepting for `pauseMs`. */
@@ -140,6 +143,9 @@ export class Listener {
     // from the raw one): a FIN now closes the connection. secured() turns
     // half-close back on for the exchange.
     raw.allowHalfOpen = false;
+    // read the peer now (Node keeps it): a handshake that fails after the
+    // client left is still logged with its address
+    void raw.remoteAddress;
     this.handshaking.add(raw);
     this.stats.handshakes++;
     if (done !== null) this.pendingTls.set(raw, done);
@@ -180,7 +186,7 @@ export class Listener {
       this.pendingTls.delete(raw!);
       done(err, null, end);
     } else {
-      this.handler.onTlsError(err, socket, this, end);
+      this.handler.onTlsError(err, raw ?? socket, this, end);
     }
     socket.destroy();
   }

@@ -165,6 +165,23 @@ t.test('--handshake-timeout closes a handshake that does not complete, counted f
     t.equal(l.end, 'tls-error', 'logged as a failed handshake');
   });
 
+  t.test('a client that leaves first: closed at once, logged client-close with its address', async (t) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.on('error', () => {});
+    s.resume();
+    t.teardown(() => s.destroy());
+    let local = 0;
+    s.once('connect', () => {
+      local = s.localPort!;
+      s.write(hello.subarray(0, 20));
+      s.end();
+    });
+    await new Promise((r) => s.once('close', r));
+    const l = await lb.waitForLog((x) => x.msg === 'connection' && x.client === `127.0.0.1:${local}`, 15_000);
+    t.equal(l.end, 'client-close', 'not a failed handshake: the client left');
+    t.equal(l.client_ip, '127.0.0.1');
+  });
+
   t.test('a client that trickles its ClientHello, one byte every 50 ms', async (t) => {
     const s = net.connect({ port, host: '127.0.0.1' });
     s.on('error', () => {});
