@@ -11,6 +11,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 
 /** What every test backend has. */
 export interface TestBackend {
@@ -70,7 +71,7 @@ function waitFor(
  * Starts `server` on 127.0.0.1:0 and builds the common part of a test backend.
  * `onSocket` runs for each accepted socket (already tracked).
  */
-async function track(server: net.Server): Promise<TestBackend> {
+async function track(server: net.Server, listenPort = 0): Promise<TestBackend> {
   const sockets = new Set<net.Socket>();
   const events = new EventEmitter();
   let accepted = 0;
@@ -86,7 +87,7 @@ async function track(server: net.Server): Promise<TestBackend> {
     });
     events.emit('connection', s);
   });
-  server.listen(0, HOST);
+  server.listen(listenPort, HOST);
   await once(server, 'listening');
   const port = (server.address() as net.AddressInfo).port;
   let closing: Promise<void> | undefined;
@@ -148,8 +149,11 @@ export interface NamedBackend extends EchoBackend {
   readonly lastLines: string[];
 }
 
-/** Starts a backend that writes `${name}\n` on each connection, then echoes what it gets. */
-export async function namedBackend(name: string): Promise<NamedBackend> {
+/**
+ * Starts a backend that writes `${name}\n` on each connection, then echoes
+ * what it gets; on `port` (e.g. from closedPort()), else on a free one.
+ */
+export async function namedBackend(name: string, port = 0): Promise<NamedBackend> {
   let bytesReceived = 0;
   const lastLines: string[] = [];
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -167,7 +171,7 @@ export async function namedBackend(name: string): Promise<NamedBackend> {
     });
     s.pipe(s);
   });
-  const base = await track(server);
+  const base = await track(server, port);
   return Object.defineProperties(base, {
     name: { value: name, enumerable: true },
     bytesReceived: { get: () => bytesReceived, enumerable: true },
@@ -467,8 +471,34 @@ export async function sinkBackend(opts: SinkBackendOptions = {}): Promise<SinkBa
   }) as SinkBackend;
 }
 
-/** A port on 127.0.0.1 that nobody listens on (bound to 0, read, closed). */
+/** Whether a listener can bind 127.0.0.1:`port` now (it is closed again at once). */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, HOST, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port on 127.0.0.1 that nobody listens on. Chosen below the kernel's
+ * ephemeral range (ip_local_port_range), where no port-0 listener can land:
+ * with other test files (or a whole other suite) running at the same time,
+ * a port freed from that range may be handed to someone else's server
+ * before the test is done with it.
+ */
 export async function closedPort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the usual start of the range
+  }
+  const min = 10_000;
+  for (let i = 0; i < 100 && low > min + 1000; i++) {
+    const port = min + Math.floor(Math.random() * (low - min));
+    if (await canListen(port)) return port;
+  }
   const server = net.createServer();
   server.listen(0, HOST);
   await once(server, 'listening');
