@@ -1,5 +1,6 @@
 /**
- * Backends for tests: small servers on 127.0.0.1, port 0 (a free port).
+ * Backends for tests: small servers on this process's own loopback address
+ * (BACKEND_HOST), port 0 (a free port).
  *
  * Every server tracks its open sockets; `close()` destroys them all and
  * resolves once the server is closed, so a test's teardown never waits on a
@@ -17,9 +18,11 @@ import { readFileSync } from 'node:fs';
 export interface TestBackend {
   /** the underlying server */
   readonly server: net.Server;
+  /** the address it listens on (BACKEND_HOST) */
+  readonly host: string;
   /** the bound port */
   readonly port: number;
-  /** `127.0.0.1:PORT`, ready for `--backend` */
+  /** `HOST:PORT`, ready for `--backend` */
   readonly address: string;
   /** client connections open right now */
   readonly connections: number;
@@ -37,7 +40,19 @@ export interface TestBackend {
   close(): Promise<void>;
 }
 
-const HOST = '127.0.0.1';
+/**
+ * The loopback address this test process's backends listen on: one of its
+ * own in 127.0.0.0/8 on Linux (all of it is local), else 127.0.0.1. Other
+ * test files, or a whole other suite, run at the same time on the same
+ * machine, and their lb4s keep connecting to backends they have closed; a
+ * port of theirs that the kernel hands to a new listener here would take
+ * those stray connections (and fail a test that counts connections). On
+ * an address of its own, a backend cannot share an address:port with
+ * anyone else's.
+ */
+export const BACKEND_HOST =
+  process.platform === 'linux' ? `127.${1 + Math.floor(Math.random() * 254)}.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}` : '127.0.0.1';
+const HOST = BACKEND_HOST;
 const DEFAULT_WAIT_MS = 15_000;
 
 function waitFor(
@@ -68,7 +83,7 @@ function waitFor(
 }
 
 /**
- * Starts `server` on 127.0.0.1:0 and builds the common part of a test backend.
+ * Starts `server` on BACKEND_HOST (port `listenPort`, default a free one) and builds the common part of a test backend.
  * `onSocket` runs for each accepted socket (already tracked).
  */
 async function track(server: net.Server, listenPort = 0): Promise<TestBackend> {
@@ -93,6 +108,7 @@ async function track(server: net.Server, listenPort = 0): Promise<TestBackend> {
   let closing: Promise<void> | undefined;
   const backend: TestBackend = {
     server,
+    host: HOST,
     port,
     address: `${HOST}:${port}`,
     get connections() {
@@ -476,7 +492,7 @@ function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.once('error', () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
@@ -500,7 +516,7 @@ export async function closedPort(): Promise<number> {
     if (await canListen(port)) return port;
   }
   const server = net.createServer();
-  server.listen(0, HOST);
+  server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -17,7 +17,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * back). The helper's tracking (accepted, sockets) keeps working.
  */
 export async function relisten(b: TestBackend): Promise<void> {
-  b.server.listen(b.port, '127.0.0.1');
+  b.server.listen(b.port, b.host);
   await once(b.server, 'listening');
 }
 

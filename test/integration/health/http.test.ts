@@ -38,7 +38,7 @@ t.test('http:/healthz: 503 is down while its port is open, 200 stays up', async 
   t.equal(down.reason, 'status 503');
 
   // its TCP port is open all along
-  const direct = await connect(sick.port);
+  const direct = await connect(sick.port, sick.host);
   direct.destroy();
 
   const admin = lb.adminPort!;
