@@ -31,6 +31,8 @@ import { OFFLOAD_IDLE_MS, Relay } from './l4/relay.js';
 import { UpstreamOptions } from './l4/upstream.js';
 import { L7Context } from './l7/context.js';
 import { HttpExchange } from './l7/exchange.js';
+import { preloadParser } from './l7/parser.js';
+import { openDescriptors } from './stream/descriptors.js';
 import { AdminServer } from './admin/server.js';
 import type { AdminAction, AdminSource, ClientCounters, ConnectionCounters, RelayReport } from './admin/source.js';
 import { ClientLimiter } from './limits/client-limiter.js';
@@ -70,8 +72,6 @@ export interface BalancerOptions {
   /** No `backend added`/`removed` lines (a --workers worker: the primary logs them once). */
   quietMembership?: boolean;
 }
-
-/** The `/stats` document (README "Admin API"); fields beyond these are in the README. */
 
 /** Settings a reload cannot change: kept, and each change logged as `config change needs restart`. */
 const RESTART_ONLY: ReadonlyArray<keyof Config> = ['listen', 'mode', 'tlsCert', 'tlsKey', 'tlsMinVersion', 'admin', 'logLevel', 'acceptProxy', 'tlsClientCa', 'alpn', 'tlsCiphers', 'workers', 'user', 'group'];
@@ -165,9 +165,9 @@ export class Balancer implements AdminSource {
         },
       });
       this.l7 = l7;
-      this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new HttpExchange(l7, s));
+      this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new HttpExchange(l7, s), this.listeners);
     } else {
-      this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new L4Exchange(s, this.relay));
+      this.front = new Front(svc, this.poolSet, this.registry, log, (s) => new L4Exchange(s, this.relay), this.listeners);
     }
   }
 
@@ -236,6 +236,11 @@ export class Balancer implements AdminSource {
     return this.relay.stats();
   }
 
+  descriptorReport(): { limit: number; max_clients: number; open: number } {
+    const fds = this.front.descriptors;
+    return { limit: fds.limit, max_clients: fds.maxClients, open: openDescriptors() };
+  }
+
   /**
    * Bring the backends' byte counters up to date with tunnels on the native
    * relay, which count in their own memory. Called before /stats, /metrics
@@ -297,6 +302,7 @@ export class Balancer implements AdminSource {
       backends: () => this.poolSet.backends(),
       probeTarget: (b) => this.probeTarget(b),
       checkResult: (b, r) => this.health.checkResult(b, r),
+      inconclusive: (b, r) => this.health.inconclusive(b, r),
     });
   }
 
@@ -312,7 +318,7 @@ export class Balancer implements AdminSource {
     this.poolSet.markLive();
     try {
       for (const addr of this.config.listen) {
-        const l = new Listener(addr, tls, this.front, { acceptProxy: this.config.acceptProxy, handshakeTimeout: this.config.peekTimeout });
+        const l = new Listener(addr, tls, this.front, { acceptProxy: this.config.acceptProxy, handshakeTimeout: this.config.handshakeTimeout });
         if (l.tlsServer && this.tlsTerminator) this.tlsTerminator.attach(l.tlsServer);
         await l.listen();
         this.listeners.push(l);
@@ -327,12 +333,24 @@ export class Balancer implements AdminSource {
       this.discovery?.stop();
       throw err;
     }
+    // load now what the first client would load (the HTTP parser, the relay addon): short of descriptors, it could not
+    if (this.config.mode === 'l7') preloadParser();
+    else this.relay.preload();
+    this.measureDescriptors();
     this.checker?.start();
     this.limiter.start();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), OFFLOAD_IDLE_MS);
     this.housekeepingTimer.unref();
     this.relay.onFailure((message, errno) => this.loggers.log.error({ err: message, errno }, 'l4 relay failed'));
     if (this.config.backendTlsInsecure) this.loggers.log.warn({ setting: 'backendTlsInsecure' }, 'backend certificates are not verified (--backend-tls-insecure)');
+  }
+
+  /** The client ceiling from the descriptor limit (src/stream/descriptors.ts), once everything of ours is open. */
+  private measureDescriptors(): void {
+    const fds = this.front.descriptors;
+    fds.measure(this.poolSet.backends().length);
+    if (this.loggers.log.isLevelEnabled('debug')) this.loggers.log.debug({ limit: fds.limit, max_clients: fds.maxClients }, 'descriptor limit');
+    if (fds.maxClients > 0 && this.config.maxConns > fds.maxClients) this.loggers.log.warn({ max_conns: this.config.maxConns, limit: fds.limit, max_clients: fds.maxClients }, '--max-conns is above what the descriptor limit allows');
   }
 
   /** Log the start-up lines: once ready, whatever the log level (README, "Logs"). */

@@ -20,6 +20,7 @@ import type { Loggers } from './logger.js';
 import { configureRelay, raiseFdLimit, type Relay } from './l4/relay.js';
 import { resolveIdentity, type Identity } from './config/identity.js';
 import { cannotSwitch, runningAsFields, switchIdentity } from './privileges.js';
+import { STOP_SIGNALS, type EarlySignals } from './signals.js';
 
 /** What the CLI runs: a Balancer (one process) or a workers Primary. */
 interface Service {
@@ -108,7 +109,7 @@ function runCheck(argv: string[]): never {
 }
 
 /** Entry point used by bin/lb4. */
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], early?: EarlySignals): Promise<void> {
   // LB4_RELAY=js, LB4_RELAY_ADDON, LB4_RELAY_PIPE_SIZE (src/l4/relay.ts).
   // Process switches rather than settings: they change how bytes move, not
   // what lb4 does, and they apply to --workers children.
@@ -117,7 +118,7 @@ export async function main(argv: string[]): Promise<void> {
   // LB4_RELAY=js: every L4 tunnel in JavaScript (workers inherit the variable)
   const relay = process.env.LB4_RELAY === 'js' ? 'js' : 'native';
   // a --workers child: its settings come from the primary over IPC
-  if (cluster.isWorker) process.exit(await runWorker({ relay }));
+  if (cluster.isWorker) process.exit(await runWorker({ relay, early }));
   if (argv[0] === 'check') runCheck(argv.slice(1));
   const cli = parseArgs('lb4', argv, (p) => {
     p.version(VERSION, '-V, --version', 'print the version')
@@ -150,6 +151,11 @@ export async function main(argv: string[]): Promise<void> {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
+      // only a second SIGTERM/SIGINT cuts the drain short; SIGQUIT and SIGUSR1 never end it early
+      if (signal !== 'SIGTERM' && signal !== 'SIGINT') {
+        log.info({ signal }, 'already draining');
+        return;
+      }
       log.warn({ signal }, 'second signal: exiting now');
       void lb.loggers.flush().then(() => process.exit(0));
       return;
@@ -196,9 +202,9 @@ export async function main(argv: string[]): Promise<void> {
       log.error({ err: (err as Error).message, file: config.config }, 'config watch failed');
     }
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  for (const signal of STOP_SIGNALS) process.on(signal, () => stop(signal));
   process.on('SIGHUP', () => reload('SIGHUP'));
+  early?.release();
   // A bug must not take every connection down with it: log and keep serving.
   process.on('uncaughtException', (err) => log.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection'));
@@ -233,4 +239,6 @@ export async function main(argv: string[]): Promise<void> {
   // the watcher is part of being ready: on before the start-up lines
   setWatch(config.watchConfig);
   lb.logReady();
+  // signals that came before lb4 handled them (held by bin/lb4): acted on now that it runs
+  for (const signal of early?.held ?? []) stop(signal);
 }

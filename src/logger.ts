@@ -41,3 +41,30 @@ export function createLoggers(level: string, dest?: DestinationStream): Loggers 
     },
   };
 }
+
+type WarnLog = { warn(o: object, msg: string): void };
+
+/** One warning message at most once per `intervalMs`, with the count of the ones held back. */
+export class RateLimitedWarning {
+  private readonly msg: string;
+  private readonly intervalMs: number;
+  private loggedAt = -Infinity;
+  private suppressed = 0;
+
+  constructor(msg: string, intervalMs = 1000) {
+    this.msg = msg;
+    this.intervalMs = intervalMs;
+  }
+
+  /** Log `fields` (plus `suppressed`) now, or count the event when one was logged less than the interval ago. */
+  note(log: WarnLog, fields: Record<string, unknown>): void {
+    const now = Date.now();
+    if (now - this.loggedAt < this.intervalMs) {
+      this.suppressed++;
+      return;
+    }
+    log.warn({ ...fields, suppressed: this.suppressed }, this.msg);
+    this.loggedAt = now;
+    this.suppressed = 0;
+  }
+}

@@ -139,9 +139,20 @@ export class LbMetrics {
       });
     };
     listenerCounter('lb4_listener_accepted_connections_total', 'Client connections accepted (after the TLS handshake when TLS is terminated).', (s) => s.accepted);
-    listenerCounter('lb4_listener_rejected_connections_total', 'Client connections closed at once because of --max-conns.', (s) => s.rejected);
+    listenerCounter('lb4_listener_rejected_connections_total', 'Client connections closed at once because of --max-conns or the descriptor ceiling.', (s) => s.rejected);
     listenerCounter('lb4_listener_tls_handshake_failures_total', 'Failed TLS handshakes.', (s) => s.tlsFailures);
     listenerCounter('lb4_listener_proxy_protocol_errors_total', 'Client connections closed for a bad or missing PROXY protocol header.', (s) => s.proxyErrors);
+    listenerCounter('lb4_listener_accept_pauses_total', 'Times the listener stopped accepting for a moment because accept() ran out of file descriptors.', (s) => s.pauses);
+    new Gauge({
+      name: 'lb4_listener_tls_handshakes',
+      help: 'TLS handshakes under way on the listener right now (bounded by --handshake-timeout).',
+      labelNames: ['listener', 'tls'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const l of lb.listenerStats) this.set(listenerLabels(l), l.handshakes);
+      },
+    });
     new Gauge({
       name: 'lb4_listener_active_connections',
       help: 'Client connections open on the listener right now.',

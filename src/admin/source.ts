@@ -72,6 +72,8 @@ export interface AdminSource {
   /** Streams waiting in `pool`'s queue now. */
   queueLength(pool: Pool): number;
   relayReport(): RelayReport;
+  /** The descriptor limit, the client ceiling derived from it (0: none), descriptors open now (-1: unknown). */
+  descriptorReport(): { limit: number; max_clients: number; open: number };
   /** Bring live counters up to date before reading them (the native relay counts in its own memory). */
   sync(): void;
   /**

@@ -3,7 +3,7 @@
  * Fields beyond the documented core (`pool` with `panic` and `queued`,
  * `check`, `circuit`, `effective_weight`, `source`, `priority`, peaks,
  * rates, error classes, `listeners` with their `protocol`, `sessions`,
- * `ends`, `draining`, `version`) are additions for operators and the
+ * `ends`, `descriptors`, `draining`, `version`) are additions for operators and the
  * dashboard; the core fields keep their exact names and meaning.
  */
 import type { Backend } from '../core/backend.js';
@@ -144,7 +144,13 @@ export function buildStats(lb: AdminSource): StatsDocument {
       max_active: l.maxActive,
       rate: l.rate,
       max_rate: l.maxRate,
+      // TLS handshakes under way; times accepting paused for want of descriptors
+      handshakes: l.handshakes,
+      accept_pauses: l.pauses,
     })),
+    // this process's descriptor limit, the client ceiling derived from it (0 = none) and what is open now
+    // the descriptor limit, the client ceiling derived from it, and descriptors open now
+    descriptors: lb.descriptorReport(),
     draining: lb.draining,
     // how L4 tunnels move bytes: on the native relay thread, or in JavaScript (and why)
     relay: lb.relayReport(),

@@ -114,6 +114,8 @@ export interface LbOptions {
   acceptProxy?: boolean;
   acceptProxyFrom?: string | readonly string[];
   peekTimeout?: DurationOption;
+  /** TLS termination: close a connection whose handshake is not complete this long after accept. */
+  handshakeTimeout?: DurationOption;
   sniMaxBytes?: number | string;
   sendProxy?: 'v1' | 'v2' | 'off' | 1 | 2 | 0 | false;
   backendTls?: boolean;

@@ -352,7 +352,7 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'retries', group: 'Backends & balancing', flag: '--retries', arg: 'N', defaultText: '2', help: 'other backends tried when a connect fails', parse: int(0, 100) },
   { key: 'connectTimeout', group: 'Timeouts & limits', flag: '--connect-timeout', arg: 'DUR', defaultText: '5s', help: 'limit for one backend connect', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
   { key: 'idleTimeout', group: 'Timeouts & limits', flag: '--idle-timeout', arg: 'DUR', defaultText: '5m', help: 'close a tunnel with no bytes either way for this long (0 = never)', parse: duration, show: showDuration },
-  { key: 'maxConns', group: 'Timeouts & limits', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap); more are closed at once', parse: int(0, 10_000_000) },
+  { key: 'maxConns', group: 'Timeouts & limits', flag: '--max-conns', arg: 'N', defaultText: '0', help: 'client connections held at once (0 = no cap; the descriptor limit caps it too); more are closed at once', parse: int(0, 10_000_000) },
   { key: 'backendMaxConns', group: 'Timeouts & limits', flag: '--backend-max-conns', arg: 'N', defaultText: '0', help: 'connections per backend (0 = no cap); a full backend is skipped', parse: int(0, 10_000_000) },
   { key: 'clientMaxConns', group: 'Timeouts & limits', flag: '--client-max-conns', arg: 'N', defaultText: '0', help: 'connections one client IP may hold at once (0 = no cap); more are closed (end client-limit)', parse: int(0, 10_000_000) },
   { key: 'clientRate', group: 'Timeouts & limits', flag: '--client-rate', arg: 'N', defaultText: '0', help: 'new connections (l4) or requests (l7) per second per client IP, sliding window (0 = no cap); l4 closes, l7 answers 429', parse: int(0, 10_000_000) },
@@ -363,7 +363,7 @@ export const SETTINGS: readonly SettingDef[] = [
     show: (v) => (v === null ? null : redactUrl(v as string)),
   },
   { key: 'geoipDb', group: 'Backends & balancing', flag: '--geoip-db', arg: 'FILE', defaultText: null, help: 'MaxMind DB (.mmdb: GeoLite2/GeoIP2 or ip-location-db) for country/continent clientRoutes; re-read on SIGHUP', parse: (v, w) => str(v, w) },
-  { key: 'drainTimeout', group: 'Operations', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM/SIGINT, how long open connections may finish', parse: duration, show: showDuration },
+  { key: 'drainTimeout', group: 'Operations', flag: '--drain-timeout', arg: 'DUR', defaultText: '30s', help: 'on SIGTERM, SIGINT, SIGQUIT or SIGUSR1, how long open connections may finish', parse: duration, show: showDuration },
   { key: 'accessLog', group: 'Admin & logs', flag: '--access-log', env: 'LB_ACCESS_LOG', defaultText: 'off', help: 'one JSON line per finished connection (l4) or request (l7)', parse: bool },
   {
     key: 'logLevel', group: 'Admin & logs', flag: '--log-level', arg: 'LEVEL', env: 'LB_LOG_LEVEL', defaultText: 'info',
@@ -449,6 +449,7 @@ export const SETTINGS: readonly SettingDef[] = [
     }),
   },
   { key: 'peekTimeout', group: 'PROXY protocol & SNI', flag: '--peek-timeout', arg: 'DUR', defaultText: '5s', help: 'a PROXY header or a passthrough ClientHello must arrive within this', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
+  { key: 'handshakeTimeout', group: 'TLS', flag: '--handshake-timeout', arg: 'DUR', defaultText: '10s', help: 'TLS termination: close a connection whose handshake is not complete this long after accept (after the PROXY header with --accept-proxy)', parse: (v, w) => { const d = duration(v, w); if (d < 1) throw new Error(`${w}: must be above 0`); return d; }, show: showDuration },
   { key: 'sniMaxBytes', group: 'PROXY protocol & SNI', flag: '--sni-max-bytes', arg: 'BYTES', defaultText: '16384', help: 'passthrough: most bytes read to find the ClientHello server name', parse: (v, w) => wrap(w, () => parseSize(v as string | number, 512, 1024 * 1024)) },
   {
     key: 'sendProxy', group: 'PROXY protocol & SNI', flag: '--send-proxy', arg: 'v1|v2', env: 'LB_SEND_PROXY', defaultText: null,

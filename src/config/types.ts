@@ -151,6 +151,8 @@ export interface Config {
   readonly acceptProxyFrom: readonly string[];
   /** Bound on reading a PROXY header or a ClientHello (passthrough SNI). */
   readonly peekTimeout: number;
+  /** Bound on a TLS handshake, from accept (or from the end of the PROXY header); the connection is closed after it. */
+  readonly handshakeTimeout: number;
   /** Bound in bytes on a peeked ClientHello. */
   readonly sniMaxBytes: number;
   /** PROXY header sent to every backend (a backend's own `sendProxy` wins); null = none. */

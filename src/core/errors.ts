@@ -11,6 +11,7 @@ export type LbErrorCode =
   | 'LB_ERR_CONNECT_TIMEOUT'
   | 'LB_ERR_CONNECT_UNREACHABLE'
   | 'LB_ERR_CONNECT_OTHER'
+  | 'LB_ERR_LOCAL_RESOURCE'
   | 'LB_ERR_NO_BACKEND'
   | 'LB_ERR_USAGE'
   | 'LB_ERR_CONFIG'
@@ -98,12 +99,33 @@ export function systemErrorTextWithCode(err: unknown): string {
 }
 
 /**
- * Map a failed backend connect to a typed, retryable error. Every connect
- * failure is retryable on another backend: nothing reached the backend yet.
+ * Errnos that mean lb4 itself ran short of something (descriptors, socket
+ * buffers, memory, local ports), whatever the backend: they never count
+ * against a backend (not in `failures`, not toward passive or active health)
+ * and are not retried on another backend, which would fail the same way.
+ */
+const LOCAL_RESOURCE_ERRNOS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
+
+/** Is `errno` (`EMFILE`...) one of lb4's own resource errors? */
+export function isLocalResourceErrno(errno: string | undefined): boolean {
+  return errno !== undefined && LOCAL_RESOURCE_ERRNOS.has(errno);
+}
+
+/** Is `errno` the process (EMFILE) or the system (ENFILE) out of file descriptors? */
+export function isOutOfDescriptors(errno: string | undefined): boolean {
+  return errno === 'EMFILE' || errno === 'ENFILE';
+}
+
+/**
+ * Map a failed backend connect to a typed error. A failure on the backend's
+ * side is retryable on another backend: nothing reached the backend yet. One
+ * of lb4's own resource errors (isLocalResourceErrno) has side `internal`
+ * and is not retryable.
  */
 export function connectError(err: NodeJS.ErrnoException | Error | undefined, timedOut: boolean, timeoutMs = 0): LbError {
   if (timedOut) return new LbError('LB_ERR_CONNECT_TIMEOUT', `timeout ${timeoutMs}ms`, 'backend', true, 'ETIMEDOUT');
   const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (isLocalResourceErrno(errno)) return new LbError('LB_ERR_LOCAL_RESOURCE', `connect ${errno}`, 'internal', false, errno);
   switch (errno) {
     case 'ECONNREFUSED':
       return new LbError('LB_ERR_CONNECT_REFUSED', 'connect ECONNREFUSED', 'backend', true, errno);
@@ -114,7 +136,6 @@ export function connectError(err: NodeJS.ErrnoException | Error | undefined, tim
       return new LbError('LB_ERR_CONNECT_TIMEOUT', 'connect ETIMEDOUT', 'backend', true, errno);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
       return new LbError('LB_ERR_CONNECT_UNREACHABLE', `connect ${errno}`, 'backend', true, errno);
     default:
       return new LbError('LB_ERR_CONNECT_OTHER', `connect ${errno ?? err?.message ?? 'failed'}`, 'backend', true, errno);

@@ -19,6 +19,10 @@ export class ListenerStats {
   tlsFailures = 0;
   /** Connections closed for a bad, missing or untrusted PROXY header (--accept-proxy). */
   proxyErrors = 0;
+  /** TLS handshakes under way right now (a gauge). */
+  handshakes = 0;
+  /** Times accepting stopped for a moment because accept() ran out of file descriptors. */
+  pauses = 0;
   /** The most `active` ever seen. */
   maxActive = 0;
   /** Connections accepted in the last second, and the most seen (tick() once a second). */

@@ -18,6 +18,8 @@ export interface CheckTarget {
   /** Where and how to reach `b` (upstream TLS, a PROXY header). */
   probeTarget(b: Backend): ProbeTarget;
   checkResult(b: Backend, r: ProbeResult): void;
+  /** Optional: a check gave no verdict (lb4 itself was short of descriptors or memory). */
+  inconclusive?(b: Backend, r: ProbeResult): void;
 }
 
 interface Slot {
@@ -80,7 +82,9 @@ export class HealthChecker {
     const result = await probe(this.target.probeTarget(b), c.healthCheck, c.healthTimeout);
     slot.running = false;
     if (this.stopped || this.slots.get(b) !== slot) return;
-    this.target.checkResult(b, result);
+    // lb4 itself was short of descriptors (or memory...): no verdict on the backend, try again at the next interval
+    if (!result.inconclusive) this.target.checkResult(b, result);
+    else this.target.inconclusive?.(b, result);
     const interval = this.target.config.healthInterval;
     const jitter = interval * 0.1 * (Math.random() * 2 - 1);
     this.schedule(b, slot, Math.max(1, Math.round(interval + jitter)));

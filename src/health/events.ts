@@ -17,6 +17,7 @@ import type { LbError } from '../core/errors.js';
 import type { Pool } from '../core/pool.js';
 import type { Config } from '../config/types.js';
 import type { ConnectEvents } from '../stream/services.js';
+import { RateLimitedWarning } from '../logger.js';
 import type { ProbeResult } from './probes.js';
 
 /** What health events need of the pools: a rebuild of every picker after a change. */
@@ -35,6 +36,8 @@ export class HealthEvents implements ConnectEvents {
   private stopped = false;
   /** Observers of every active check result. */
   readonly observers: CheckObserver[] = [];
+  private readonly outOfDescriptors = new RateLimitedWarning('out of file descriptors');
+  private readonly localResourceError = new RateLimitedWarning('local resource error');
 
   constructor(getConfig: () => Config, log: Logger, pools: Rebuildable) {
     this.getConfig = getConfig;
@@ -52,8 +55,12 @@ export class HealthEvents implements ConnectEvents {
 
   connectFailed(pool: Pool, b: Backend, err: LbError): void {
     if (err.side !== 'backend') {
-      // lb4's own resource error: nothing is known about the backend
-      if (this.log.isLevelEnabled('debug')) this.log.debug({ backend: b.name, pool: pool.name, err: err.message, code: err.code }, 'connect failed locally');
+      // lb4's own shortage (EMFILE...): nothing is known about the backend; an undecided circuit trial is freed
+      (err.errno === 'EMFILE' || err.errno === 'ENFILE' ? this.outOfDescriptors : this.localResourceError).note(this.log, { reason: err.message, backend: b.name });
+      if (b.circuit.state === 'half-open' && b.circuit.trialInFlight) {
+        b.circuit.trialInFlight = false;
+        pool.rebuild();
+      }
       return;
     }
     b.failures++;
@@ -111,6 +118,11 @@ export class HealthEvents implements ConnectEvents {
     }
     this.pools.rebuildAll();
     return true;
+  }
+
+  /** An active check gave no verdict: lb4 itself was short of descriptors or memory. */
+  inconclusive(b: Backend, r: ProbeResult): void {
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ backend: b.name, reason: r.reason }, 'health check inconclusive');
   }
 
   /** Stop the circuit timers (shutdown). */

@@ -11,6 +11,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { HealthCheckSpec } from '../config/types.js';
 import { formatHostPort } from '../core/address.js';
+import { isLocalResourceErrno } from '../core/errors.js';
 
 export interface ProbeTarget {
   host: string;
@@ -26,6 +27,11 @@ export interface ProbeResult {
   /** `ok`, `connect ECONNREFUSED`, `timeout 1000ms`, `status 503`, `unexpected reply`... */
   reason: string;
   durationMs: number;
+  /**
+   * No result: the probe failed for want of lb4's own resources (EMFILE...,
+   * src/core/errors.ts), which says nothing about the backend.
+   */
+  inconclusive: boolean;
 }
 
 const MAX_REPLY = 8192;
@@ -37,13 +43,14 @@ export function probe(target: ProbeTarget, spec: HealthCheckSpec, timeoutMs: num
     let done = false;
     let reply = '';
     let socket: Socket;
-    const finish = (ok: boolean, reason: string) => {
+    const finish = (ok: boolean, reason: string, inconclusive = false) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ok, reason, durationMs: Math.round((performance.now() - started) * 10) / 10 });
+      resolve({ ok, reason, durationMs: Math.round((performance.now() - started) * 10) / 10, inconclusive });
     };
+    const onError = (err: NodeJS.ErrnoException) => finish(false, `connect ${err.code ?? err.message}`, isLocalResourceErrno(err.code));
     const timer = setTimeout(() => finish(false, `timeout ${timeoutMs}ms`), timeoutMs);
     timer.unref();
     const onConnected = () => {
@@ -64,7 +71,7 @@ export function probe(target: ProbeTarget, spec: HealthCheckSpec, timeoutMs: num
         if (!target.tls) return onConnected();
         const secure = tlsConnect({ ...target.tls, socket: raw }, onConnected);
         secure.setEncoding('latin1');
-        secure.on('error', (err: NodeJS.ErrnoException) => finish(false, `connect ${err.code ?? err.message}`));
+        secure.on('error', onError);
         secure.on('data', onData);
         secure.on('end', onEnd);
         raw.removeListener('data', onData);
@@ -79,7 +86,7 @@ export function probe(target: ProbeTarget, spec: HealthCheckSpec, timeoutMs: num
       socket = netConnect({ host: target.host, port: target.port }, onConnected);
     }
     socket.setEncoding('latin1');
-    socket.on('error', (err: NodeJS.ErrnoException) => finish(false, `connect ${err.code ?? err.message}`));
+    socket.on('error', onError);
     const onData = (chunk: string) => {
       reply += chunk;
       if (spec.type === 'http') {

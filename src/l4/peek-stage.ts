@@ -10,7 +10,7 @@
  *    becomes the client IP (LOCAL and UNKNOWN keep the socket peer). A
  *    failing CRC32C TLV is rejected (spec 2.2.3).
  * 2. TLS: a listener with a certificate and --accept-proxy runs its
- *    handshake now (deferred TLS).
+ *    handshake now (deferred TLS), within --handshake-timeout.
  * 3. Route: by client first (config `clientRoutes:`, the client IP after
  *    the PROXY header; src/core/client-router.ts), then by server name
  *    (config `sni:`): terminated TLS uses the
@@ -129,9 +129,9 @@ export class PeekStage {
   private afterProxy(socket: Socket, listener: Listener, facts: ClientFacts, startedAt: number): void {
     const c = this.host.config;
     if (listener.deferredTls) {
-      listener.startTls(socket, (err, tlsSocket) => {
+      listener.startTls(socket, (err, tlsSocket, end) => {
         if (err || !tlsSocket) {
-          this.host.peekFailed(socket, listener, 'tls-error', facts.ip, startedAt, err ? err.message : 'handshake failed');
+          this.host.peekFailed(socket, listener, end ?? 'tls-error', facts.ip, startedAt, err ? err.message : 'handshake failed');
           return;
         }
         this.routeTerminated(tlsSocket, listener, facts, startedAt);

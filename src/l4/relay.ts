@@ -205,8 +205,11 @@ class RelayHost {
 /** Process switches for the relay thread (configureRelay). */
 let addonPath: string | null = null;
 let pipeSize = 0;
-/** The process's relay thread: undefined before the first try, null when it cannot run here. */
+/** The process's relay thread: undefined before it started, null when it cannot run here (no addon). */
 let processHost: RelayHost | null | undefined;
+/** After a failed start (out of descriptors...), not before this time (ms since the epoch). */
+let hostRetryAt = 0;
+const HOST_RETRY_MS = 5000;
 
 /**
  * Read the relay thread's process switches from the environment (the CLI
@@ -269,13 +272,20 @@ function hostProblem(): string | null {
 /** The process's relay thread, started on first use; null where tunnels stay in JavaScript. */
 function getHost(): RelayHost | null {
   if (processHost !== undefined) return processHost !== null && processHost.failed === null ? processHost : null;
-  processHost = null;
+  if (Date.now() < hostRetryAt) return null;
   const native = loadAddon();
-  if (native === null) return null;
+  if (native === null) {
+    processHost = null;
+    return null;
+  }
   try {
     processHost = new RelayHost(native, pipeSize);
   } catch (err) {
+    // Starting the thread needs descriptors (epoll, eventfd) that a busy
+    // lb4 may lack right now: tunnels stay in JavaScript, and the next
+    // hand-over tries again a few seconds later.
     loadError = (err as Error).message;
+    hostRetryAt = Date.now() + HOST_RETRY_MS;
     return null;
   }
   // Stop and join the relay thread and free its memory on the way out
@@ -321,6 +331,15 @@ export class Relay {
   /** Why this balancer's tunnels stay in JavaScript, or null when the native relay carries them. */
   whyNot(): string | null {
     return this.off ? 'turned off (LB4_RELAY=js)' : hostProblem();
+  }
+
+  /**
+   * Load the addon now (at start) rather than with the first tunnel: a
+   * dlopen() needs descriptors that a busy lb4 may not have then. The
+   * thread itself still starts with the first hand-over.
+   */
+  preload(): void {
+    if (!this.off) loadAddon();
   }
 
   /** True when tunnels can be handed to the native relay (starts the process's relay thread on first use). */

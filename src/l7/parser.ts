@@ -315,6 +315,15 @@ function compileModule(): WasmModule {
   return wasmModule;
 }
 
+/**
+ * Compile and instantiate llhttp now (the L7 balancer calls it at start):
+ * loading it takes file descriptors, which the first client under
+ * descriptor pressure would not find.
+ */
+export function preloadParser(): void {
+  llhttp();
+}
+
 function llhttp(): LlhttpExports {
   if (ll !== null) return ll;
   const instance = new WA.Instance(compileModule(), {

@@ -6,18 +6,19 @@
  * counted and logged here (`max-conns`, `proxy-error`, `tls-error`).
  */
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { EndReason } from '../core/ends.js';
 import { normalizeIp } from '../core/address.js';
 import type { Pool } from '../core/pool.js';
 import type { Config } from '../config/types.js';
-import type { Listener, ListenerHandler } from '../l4/listener.js';
+import type { Listener, ListenerHandler, TlsFailureEnd } from '../l4/listener.js';
 import { PeekStage, type PeekHost } from '../l4/peek-stage.js';
 import type { ClientFacts } from '../l4/upstream.js';
 import type { PoolSet } from './pools.js';
 import type { StreamRegistry } from './registry.js';
 import type { StreamServices } from './services.js';
+import { DescriptorBudget } from './descriptors.js';
+import { RateLimitedWarning } from '../logger.js';
 import { Stream, type StreamExchange } from './stream.js';
 
 /** Builds the exchange of a new stream (chosen once, by mode). */
@@ -30,8 +31,14 @@ export class Front implements ListenerHandler, PeekHost {
   private readonly log: Logger;
   private readonly makeExchange: ExchangeFactory;
   private readonly peekStage: PeekStage;
+  /** The bound listeners (their handshakes in flight count against the descriptor budget). */
+  private readonly listeners: readonly Listener[];
+  /** The client ceiling derived from the descriptor limit (src/stream/descriptors.ts), measured at start. */
+  readonly descriptors = new DescriptorBudget();
+  private readonly outOfDescriptors = new RateLimitedWarning('out of file descriptors');
 
-  constructor(svc: StreamServices, pools: PoolSet, registry: StreamRegistry, log: Logger, makeExchange: ExchangeFactory) {
+  constructor(svc: StreamServices, pools: PoolSet, registry: StreamRegistry, log: Logger, makeExchange: ExchangeFactory, listeners: readonly Listener[]) {
+    this.listeners = listeners;
     this.svc = svc;
     this.poolSet = pools;
     this.registry = registry;
@@ -54,6 +61,29 @@ export class Front implements ListenerHandler, PeekHost {
 
   // ---- ListenerHandler ----
 
+  /**
+   * Turn a client away at once when the descriptor budget is spent (end
+   * `max-conns`, like one beyond --max-conns), before anything else of it
+   * costs a descriptor (README "Out of file descriptors").
+   */
+  admit(socket: Socket, listener: Listener): boolean {
+    let handshakes = 0;
+    for (const l of this.listeners) handshakes += l.stats.handshakes;
+    const active = this.registry.active;
+    if (this.descriptors.admits(active, handshakes)) return true;
+    listener.stats.rejected++;
+    socket.on('error', noop);
+    this.outOfDescriptors.note(this.log, { reason: 'client ceiling', limit: this.descriptors.limit, max_clients: this.descriptors.maxClients, connections: active, handshakes });
+    this.registry.refused(socket, listener.stats, 'max-conns', null, Date.now(), false);
+    socket.destroy();
+    return false;
+  }
+
+  /** accept() ran out of descriptors: the listener pauses (src/l4/listener.ts); say so, rate-limited. */
+  onAcceptPaused(err: NodeJS.ErrnoException, listener: Listener, pauseMs: number): void {
+    this.outOfDescriptors.note(this.log, { reason: `accept ${err.code}`, listener: listener.stats.address, pause_ms: pauseMs, connections: this.registry.active });
+  }
+
   onClient(socket: Socket, listener: Listener): void {
     const max = this.svc.config.maxConns;
     if (max > 0 && this.registry.active >= max) {
@@ -68,9 +98,10 @@ export class Front implements ListenerHandler, PeekHost {
     else this.dispatch(socket, listener, this.clientPool(normalizeIp(socket.remoteAddress)) ?? this.poolSet.default, null, Date.now());
   }
 
-  onTlsError(err: Error, socket: TLSSocket | null, listener: Listener): void {
+  /** A TLS handshake did not complete (`end`: `tls-error`, or the client left first); the listener closes the socket next. */
+  onTlsError(err: Error, socket: Socket, listener: Listener, end: TlsFailureEnd): void {
     if (this.log.isLevelEnabled('debug')) this.log.debug({ err: err.message, listener: listener.stats.address }, 'tls handshake failed');
-    if (socket !== null) this.registry.refused(socket, listener.stats, 'tls-error', null, Date.now(), false);
+    this.registry.refused(socket, listener.stats, end, null, Date.now(), false);
   }
 
   onServerError(err: Error, listener: Listener): void {

@@ -10,7 +10,7 @@ import { END_INDEX, endCounters, type EndReason } from '../core/ends.js';
 import type { ListenerStats } from '../core/listener-stats.js';
 import { formatHostPort, normalizeIp } from '../core/address.js';
 import type { Config } from '../config/types.js';
-import type { Loggers } from '../logger.js';
+import { RateLimitedWarning, type Loggers } from '../logger.js';
 
 /** A client connection as the registry sees it (a Stream). */
 export interface Tracked {
@@ -52,8 +52,7 @@ export class StreamRegistry {
   private readonly getConfig: () => Config;
   private readonly loggers: Loggers;
   private emptyWaiter: (() => void) | null = null;
-  private noBackendLoggedAt = 0;
-  private noBackendSuppressed = 0;
+  private readonly noBackend = new RateLimitedWarning('no backend available');
 
   constructor(getConfig: () => Config, loggers: Loggers) {
     this.getConfig = getConfig;
@@ -134,14 +133,7 @@ export class StreamRegistry {
    * the log.
    */
   noteNoBackend(client: string, retries: number): void {
-    const now = Date.now();
-    if (now - this.noBackendLoggedAt < 1000) {
-      this.noBackendSuppressed++;
-      return;
-    }
-    this.loggers.log.warn({ client, retries, suppressed: this.noBackendSuppressed }, 'no backend available');
-    this.noBackendLoggedAt = now;
-    this.noBackendSuppressed = 0;
+    this.noBackend.note(this.loggers.log, { client, retries });
   }
 
   /** Resolves when no connection is open, or after `timeoutMs`. */

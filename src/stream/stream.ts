@@ -248,6 +248,12 @@ export class Stream implements Queued, ConnectOwner, Tracked {
     }
     this.svc.health.connectFailed(this.pool, b, err);
     if (!this.busy || this.endReason !== null) return;
+    // Not retryable: lb4's own resource errors (EMFILE...) would fail on any
+    // backend. `avoid` stays unset, so L7 answers 503 (lb4's fault), not 502.
+    if (!err.retryable) {
+      this.fail('no-backend');
+      return;
+    }
     this.avoid = b;
     if (this.assignRetries < this.svc.config.retries) {
       this.retryPending = true;

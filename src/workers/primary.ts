@@ -38,7 +38,7 @@
  *   invalid file is logged once and changes nothing); the effective config
  *   (restart-only settings kept) is sent to every worker, then the health
  *   verdicts again.
- * - **Shutdown.** SIGTERM/SIGINT: /health answers `draining`, every worker
+ * - **Shutdown.** SIGTERM, SIGINT, SIGQUIT or SIGUSR1: /health answers `draining`, every worker
  *   gets `shutdown` and drains like a single lb4 (--drain-timeout); the
  *   primary resolves once every worker has exited (SIGKILL for any still
  *   there 5 s past the drain timeout), closes the admin server, and the CLI
@@ -71,7 +71,7 @@ import type { ProbeResult } from '../health/probes.js';
 import type { Listener } from '../l4/listener.js';
 import { ListenerStats } from '../core/listener-stats.js';
 import { formatHostPort } from '../core/address.js';
-import { BACKEND_NOW, BACKEND_TOTALS, isFromWorker, LISTENER_TOTALS, type FromWorker, type HealthState, type ListenerReport, type ToWorker, type WorkerSnapshot } from './protocol.js';
+import { BACKEND_NOW, BACKEND_TOTALS, isFromWorker, LISTENER_NOW, LISTENER_TOTALS, type FromWorker, type HealthState, type ListenerReport, type ToWorker, type WorkerSnapshot } from './protocol.js';
 
 /** How long the primary waits for a worker's counters. */
 const STATS_TIMEOUT_MS = 1000;
@@ -443,8 +443,7 @@ export class Primary extends Balancer {
         addInto(now, w.now);
       }
       LISTENER_TOTALS.forEach((f, j) => (st[f] = totals[j] ?? 0));
-      st.active = now[0] ?? 0;
-      st.rate = now[1] ?? 0;
+      LISTENER_NOW.forEach((f, j) => (st[f] = now[j] ?? 0));
       st.maxActive = Math.max(st.maxActive, st.active);
       st.maxRate = Math.max(st.maxRate, st.rate);
     });

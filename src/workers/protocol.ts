@@ -72,8 +72,8 @@ export interface ListenerReport {
 export const BACKEND_TOTALS = ['total', 'failures', 'bytesIn', 'bytesOut', 'redispatches', 'replays', 'responseErrors'] as const;
 /** Backend counters that describe the moment (summed over live workers, not kept). */
 export const BACKEND_NOW = ['active', 'rate'] as const;
-export const LISTENER_TOTALS = ['accepted', 'rejected', 'tlsFailures', 'proxyErrors'] as const;
-export const LISTENER_NOW = ['active', 'rate'] as const;
+export const LISTENER_TOTALS = ['accepted', 'rejected', 'tlsFailures', 'proxyErrors', 'pauses'] as const;
+export const LISTENER_NOW = ['active', 'rate', 'handshakes'] as const;
 
 /** One backend's counters in one worker. */
 export interface BackendCounters {

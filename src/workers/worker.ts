@@ -17,13 +17,15 @@
  * lines carry `"worker": ID`.
  *
  * Signals: SIGHUP is ignored (the primary re-reads the file and sends it);
- * SIGTERM/SIGINT, a `shutdown` message, or the loss of the IPC channel (the
- * primary died) drain this worker like a single lb4 and end it with 0.
+ * SIGTERM, SIGINT, SIGQUIT, SIGUSR1, a `shutdown` message, or the loss of
+ * the IPC channel (the primary died) drain this worker like a single lb4
+ * and end it with 0 (SIGUSR1 never opens Node's inspector).
  */
 import { Balancer } from '../balancer.js';
 import type { Config } from '../config/types.js';
 import { createLoggers, type Loggers } from '../logger.js';
 import { LbError } from '../core/errors.js';
+import { STOP_SIGNALS, type EarlySignals } from '../signals.js';
 import { buildStats } from '../admin/stats.js';
 import { resolveIdentity } from '../config/identity.js';
 import { cannotSwitch, runningAsFields, switchIdentity } from '../privileges.js';
@@ -111,8 +113,11 @@ function switchWorker(c: Config, loggers: Loggers): string | null {
   }
 }
 
-/** Run this process as a worker; resolves with the exit code once it has stopped. */
-export function runWorker(opts: { relay?: 'native' | 'js' } = {}): Promise<number> {
+/**
+ * Run this process as a worker; resolves with the exit code once it has
+ * stopped. `opts.early`: the signals bin/lb4 held before this ran (src/cli.ts).
+ */
+export function runWorker(opts: { relay?: 'native' | 'js'; early?: EarlySignals } = {}): Promise<number> {
   return new Promise<number>((resolve) => {
     let lb: Balancer | null = null;
     let loggers: Loggers | null = null;
@@ -133,9 +138,11 @@ export function runWorker(opts: { relay?: 'native' | 'js' } = {}): Promise<numbe
     };
 
     process.on('SIGHUP', () => {});
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    // as in the primary (src/cli.ts): each drains; SIGUSR1 never opens the inspector
+    for (const signal of STOP_SIGNALS) process.on(signal, stop);
     process.on('disconnect', stop);
+    opts.early?.release();
+    if (opts.early !== undefined && opts.early.held.length > 0) stop();
     process.on('uncaughtException', (err) => loggers?.log.error({ err: err.stack ?? String(err) }, 'uncaught exception'));
     process.on('unhandledRejection', (err) => loggers?.log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection'));
 

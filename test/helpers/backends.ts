@@ -1,5 +1,6 @@
 /**
- * Backends for tests: small servers on 127.0.0.1, port 0 (a free port).
+ * Backends for tests: small servers on this process's own loopback address
+ * (BACKEND_HOST), port 0 (a free port).
  *
  * Every server tracks its open sockets; `close()` destroys them all and
  * resolves once the server is closed, so a test's teardown never waits on a
@@ -11,14 +12,17 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 
 /** What every test backend has. */
 export interface TestBackend {
   /** the underlying server */
   readonly server: net.Server;
+  /** the address it listens on (BACKEND_HOST) */
+  readonly host: string;
   /** the bound port */
   readonly port: number;
-  /** `127.0.0.1:PORT`, ready for `--backend` */
+  /** `HOST:PORT`, ready for `--backend` */
   readonly address: string;
   /** client connections open right now */
   readonly connections: number;
@@ -28,22 +32,34 @@ export interface TestBackend {
   readonly sockets: ReadonlySet<net.Socket>;
   /** emits `connection` (socket) and `closed` (socket) */
   readonly events: EventEmitter;
-  /** resolves once `accepted >= n`; rejects after `timeoutMs` (default 5 s) */
+  /** resolves once `accepted >= n`; rejects after `timeoutMs` (default 15 s) */
   waitForAccepted(n: number, timeoutMs?: number): Promise<void>;
-  /** resolves once `connections === n`; rejects after `timeoutMs` (default 5 s) */
+  /** resolves once `connections === n`; rejects after `timeoutMs` (default 15 s) */
   waitForConnections(n: number, timeoutMs?: number): Promise<void>;
   /** stops listening and destroys every open socket */
   close(): Promise<void>;
 }
 
-const HOST = '127.0.0.1';
+/**
+ * The loopback address this test process's backends listen on: one of its
+ * own in 127.0.0.0/8 on Linux (all of it is local), else 127.0.0.1. Other
+ * test files, or a whole other suite, run at the same time on the same
+ * machine, and their lb4s keep connecting to backends they have closed; a
+ * port of theirs that the kernel hands to a new listener here would take
+ * those stray connections (and fail a test that counts connections). On
+ * an address of its own, a backend cannot share an address:port with
+ * anyone else's.
+ */
+export const BACKEND_HOST =
+  process.platform === 'linux' ? `127.${1 + Math.floor(Math.random() * 254)}.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}` : '127.0.0.1';
+const HOST = BACKEND_HOST;
 
-/** Where a backend listens: default 127.0.0.1, port 0 (another 127.x address and a fixed port for DNS-discovered backends). */
+/** Where a backend listens: default BACKEND_HOST, port 0 (another address and a fixed port for DNS-discovered backends). */
 export interface ListenAt {
   host?: string;
   port?: number;
 }
-const DEFAULT_WAIT_MS = 5_000;
+const DEFAULT_WAIT_MS = 15_000;
 
 function waitFor(
   events: EventEmitter,
@@ -73,7 +89,7 @@ function waitFor(
 }
 
 /**
- * Starts `server` on 127.0.0.1:0 and builds the common part of a test backend.
+ * Starts `server` on `at` (default BACKEND_HOST, a free port) and builds the common part of a test backend.
  * `onSocket` runs for each accepted socket (already tracked).
  */
 async function track(server: net.Server, at: ListenAt = {}): Promise<TestBackend> {
@@ -99,6 +115,7 @@ async function track(server: net.Server, at: ListenAt = {}): Promise<TestBackend
   let closing: Promise<void> | undefined;
   const backend: TestBackend = {
     server,
+    host,
     port,
     address: `${host}:${port}`,
     get connections() {
@@ -155,8 +172,12 @@ export interface NamedBackend extends EchoBackend {
   readonly lastLines: string[];
 }
 
-/** Starts a backend that writes `${name}\n` on each connection, then echoes what it gets. */
-export async function namedBackend(name: string, at: ListenAt = {}): Promise<NamedBackend> {
+/**
+ * Starts a backend that writes `${name}\n` on each connection, then echoes
+ * what it gets; on `at` (a port, e.g. from closedPort(), or a host and
+ * port), else on a free port of BACKEND_HOST.
+ */
+export async function namedBackend(name: string, at: ListenAt | number = {}): Promise<NamedBackend> {
   let bytesReceived = 0;
   const lastLines: string[] = [];
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -174,7 +195,7 @@ export async function namedBackend(name: string, at: ListenAt = {}): Promise<Nam
     });
     s.pipe(s);
   });
-  const base = await track(server, at);
+  const base = await track(server, typeof at === 'number' ? { port: at } : at);
   return Object.defineProperties(base, {
     name: { value: name, enumerable: true },
     bytesReceived: { get: () => bytesReceived, enumerable: true },
@@ -474,10 +495,36 @@ export async function sinkBackend(opts: SinkBackendOptions = {}): Promise<SinkBa
   }) as SinkBackend;
 }
 
-/** A port on 127.0.0.1 that nobody listens on (bound to 0, read, closed). */
+/** Whether a listener can bind 127.0.0.1:`port` now (it is closed again at once). */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port on 127.0.0.1 that nobody listens on. Chosen below the kernel's
+ * ephemeral range (ip_local_port_range), where no port-0 listener can land:
+ * with other test files (or a whole other suite) running at the same time,
+ * a port freed from that range may be handed to someone else's server
+ * before the test is done with it.
+ */
 export async function closedPort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the usual start of the range
+  }
+  const min = 10_000;
+  for (let i = 0; i < 100 && low > min + 1000; i++) {
+    const port = min + Math.floor(Math.random() * (low - min));
+    if (await canListen(port)) return port;
+  }
   const server = net.createServer();
-  server.listen(0, HOST);
+  server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -15,7 +15,8 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 
-export const DEFAULT_TIMEOUT_MS = 5_000;
+/** Default bound on every wait of a test client: generous, for a loaded machine (a bound, not a delay). */
+export const DEFAULT_TIMEOUT_MS = 15_000;
 
 /** How a socket closed. */
 export interface CloseInfo {

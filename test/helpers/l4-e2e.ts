@@ -61,7 +61,7 @@ export function accessLines(lb: Lb4Process): LogLine[] {
 }
 
 /** Waits until lb4 has logged at least `n` access-log lines; returns them all. */
-export async function waitAccess(lb: Lb4Process, n: number, timeoutMs = 5_000): Promise<LogLine[]> {
+export async function waitAccess(lb: Lb4Process, n: number, timeoutMs = 15_000): Promise<LogLine[]> {
   let seen = 0;
   await lb.waitForLog((l) => l.msg === 'connection' && ++seen >= n, timeoutMs);
   return accessLines(lb);

@@ -37,7 +37,7 @@ export interface StartOptions {
   expectListeners?: number;
   /** wait for `admin listening`; default: true when `--admin` (or LB_ADMIN) is given */
   expectAdmin?: boolean;
-  /** how long start-up may take; default 10 s (30 s in make test-native-asan) */
+  /** how long start-up may take; default 30 s, 60 s with `--workers` or in make test-native-asan (a loaded machine; the cluster forks processes) */
   timeoutMs?: number;
   /** working directory; default the repository root */
   cwd?: string;
@@ -50,6 +50,11 @@ export interface StartOptions {
    * user cannot
    */
   coverage?: boolean;
+  /**
+   * run lb4 with this descriptor limit, soft and hard (spawned through
+   * `prlimit --nofile=N:N`, which execs: the pid is lb4's)
+   */
+  nofile?: number;
 }
 
 export interface Lb4Process {
@@ -71,7 +76,7 @@ export interface Lb4Process {
   /**
    * The first log line matching `pred`, searching from `logs[since]` (default
    * 0: lines already seen count) and then new lines; rejects after
-   * `timeoutMs` (default 5 s) or when lb4 exits first.
+   * `timeoutMs` (default 15 s) or when lb4 exits first.
    */
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number, since?: number): Promise<LogLine>;
   /** log lines matching `pred` so far */
@@ -82,7 +87,7 @@ export interface Lb4Process {
   exited: Promise<ExitInfo>;
   /** true once the process has exited */
   readonly hasExited: boolean;
-  /** SIGTERM, wait up to `graceMs` (default 5 s) for the exit, then SIGKILL */
+  /** SIGTERM, wait up to `graceMs` (default 15 s) for the exit, then SIGKILL */
   stop(graceMs?: number): Promise<ExitInfo>;
 }
 
@@ -147,11 +152,13 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
   const expectListeners = opts.expectListeners ?? defaultListeners(args, opts.env);
   const expectAdmin =
     opts.expectAdmin ?? (flagValues(args, '--admin').length > 0 || Boolean(opts.env?.LB_ADMIN));
+  const cluster = [...flagValues(args, '--workers'), opts.env?.LB_WORKERS ?? ''].some((v) => v !== '' && v !== '1');
   // an lb4 running under AddressSanitizer (make test-native-asan) starts about twice as slowly
-  const timeoutMs = opts.timeoutMs ?? (process.env.LB4_TEST_LD_PRELOAD ? 30_000 : 10_000);
+  const timeoutMs = opts.timeoutMs ?? (cluster || process.env.LB4_TEST_LD_PRELOAD ? 60_000 : 30_000);
   const cwd = opts.cwd ?? fileURLToPath(new URL('../..', import.meta.url));
 
-  const [cmd, argv] = command(args, opts.coverage);
+  let [cmd, argv] = command(args, opts.coverage);
+  if (opts.nofile !== undefined) [cmd, argv] = ['prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, cmd, ...argv]];
   const proc = spawn(cmd, argv, {
     cwd,
     env: childEnv(opts.env),
@@ -186,7 +193,7 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
       return exitInfo !== undefined;
     },
     exited: undefined as unknown as Promise<ExitInfo>,
-    waitForLog(pred, waitMs = 5_000, since = 0) {
+    waitForLog(pred, waitMs = 15_000, since = 0) {
       return new Promise<LogLine>((resolve, reject) => {
         let next = since;
         const scan = (): boolean => {
@@ -230,7 +237,7 @@ export function startLb4(args: string[], opts: StartOptions = {}): Promise<Lb4Pr
       if (exitInfo) return false;
       return proc.kill(signal);
     },
-    async stop(graceMs = 5_000) {
+    async stop(graceMs = 15_000) {
       if (exitInfo) return exitInfo;
       proc.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
@@ -370,7 +377,7 @@ export async function withLb4(t: TeardownHost, args: string[], opts?: StartOptio
 
 export interface RunOptions {
   env?: Record<string, string>;
-  /** default 10 s; the process is killed after it */
+  /** default 30 s; the process is killed after it */
   timeoutMs?: number;
   /** written to stdin, then stdin is closed */
   input?: string | Buffer;
@@ -395,7 +402,7 @@ export interface RunResult {
 
 /** Runs `bin/lb4 ...args` to completion (`--help`, `--version`, `check`, usage errors). */
 export function runLb4(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise<RunResult>((resolve, reject) => {
     const [cmd, argv] = command(args, opts.coverage);
     const proc = spawn(cmd, argv, {

@@ -42,11 +42,11 @@ export async function stats(adminPort: number, query = ''): Promise<Json> {
 }
 
 /** Poll /stats until `pred` holds; returns the last document; rejects after `timeoutMs`. */
-export async function statsUntil(adminPort: number, pred: (s: Json) => boolean, timeoutMs = 5000, what = 'a /stats condition'): Promise<Json> {
+export async function statsUntil(adminPort: number, pred: (s: Json) => boolean, timeoutMs = 15_000, what = 'a /stats condition', query = ''): Promise<Json> {
   const end = Date.now() + timeoutMs;
   let last: Json;
   for (;;) {
-    last = await stats(adminPort);
+    last = await stats(adminPort, query);
     if (pred(last)) return last;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last /stats: ${JSON.stringify(last)}`);
     await sleep(50);

@@ -83,7 +83,7 @@ export async function proxyBackend(opts: { tls?: { cert: string; key: string } }
     port,
     address: `127.0.0.1:${port}`,
     seen,
-    waitSeen(n, timeoutMs = 5000) {
+    waitSeen(n, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out waiting for PROXY header #${n} (have ${seen.length})`)), timeoutMs);
         const check = (): void => {
@@ -232,7 +232,7 @@ export async function startHaproxy(bin: string, dir: string, config: string, por
   let err = '';
   p.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   p.stdout!.resume();
-  const deadline = Date.now() + 8000;
+  const deadline = Date.now() + 30_000;
   for (;;) {
     if (p.exitCode !== null) throw new Error(`haproxy exited ${p.exitCode}: ${err}`);
     if (listening(port)) return p;

@@ -19,8 +19,8 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 t.test('echo round trip, half-close', async (t) => {
   const echo = await echoBackend();
   t.teardown(() => echo.close());
-  t.equal(echo.address, `127.0.0.1:${echo.port}`);
-  const c = await connect(echo.port);
+  t.equal(echo.address, `${echo.host}:${echo.port}`);
+  const c = await connect(echo.port, echo.host);
   c.write('hello\n');
   t.equal(await c.readLine(), 'hello');
   const big = randomBytes(1024 * 1024);
@@ -39,7 +39,7 @@ t.test('echo round trip, half-close', async (t) => {
 t.test('named backend speaks first, then echoes', async (t) => {
   const b = await namedBackend('alpha');
   t.teardown(() => b.close());
-  const c = await connect(b.port);
+  const c = await connect(b.port, b.host);
   t.equal(await c.readLine(), 'alpha', 'name arrives before we send anything');
   c.write('ping\r\nsecond\n');
   t.equal(await c.readLine(), 'ping');
@@ -54,21 +54,22 @@ t.test('named backend speaks first, then echoes', async (t) => {
 
 t.test('close() destroys open connections', async (t) => {
   const b = await namedBackend('x');
-  const c1 = await connect(b.port);
-  const c2 = await connect(b.port);
+  const c1 = await connect(b.port, b.host);
+  const c2 = await connect(b.port, b.host);
   await b.waitForAccepted(2);
   t.equal(b.connections, 2);
   await b.close();
   await c1.waitClose();
   await c2.waitClose();
   t.equal(b.connections, 0);
-  await t.rejects(connect(b.port), { code: 'ECONNREFUSED' }, 'port closed after close()');
+  await t.rejects(connect(b.port, b.host), { code: 'ECONNREFUSED' }, 'port closed after close()');
 });
 
 t.test('http backend answers and records the request', async (t) => {
   const b = await httpBackend('web-1');
   t.teardown(() => b.close());
   const r = await request(b.port, '/a/b?c=1', {
+    host: b.host,
     method: 'POST',
     headers: { 'X-Custom-Thing': 'v1', 'content-type': 'text/plain' },
     body: 'payload',
@@ -85,7 +86,7 @@ t.test('http backend answers and records the request', async (t) => {
 
   const s = await httpBackend('web-2', { status: 503, headers: { 'retry-after': '1' } });
   t.teardown(() => s.close());
-  const r2 = await request(s.port, '/');
+  const r2 = await request(s.port, '/', { host: s.host });
   t.equal(r2.status, 503);
   t.equal(r2.headers['retry-after'], '1');
   t.equal(r2.body, 'web-2');
@@ -97,7 +98,7 @@ t.test('http backend answers and records the request', async (t) => {
     },
   });
   t.teardown(() => h.close());
-  const r3 = await request(h.port, '/x');
+  const r3 = await request(h.port, '/x', { host: h.host });
   t.equal(r3.status, 201);
   t.equal(r3.body, 'custom /x');
   await h.waitForRequests(1);
@@ -106,7 +107,7 @@ t.test('http backend answers and records the request', async (t) => {
 t.test('http backend keeps connections alive', async (t) => {
   const b = await httpBackend('ka');
   t.teardown(() => b.close());
-  const c = await connect(b.port);
+  const c = await connect(b.port, b.host);
   c.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n');
   await b.waitForRequests(2);
   t.equal(b.accepted, 1, 'both requests on one connection');
@@ -120,7 +121,7 @@ t.test('http backend keeps connections alive', async (t) => {
 t.test('sink hashes what it receives', async (t) => {
   const sink = await sinkBackend();
   t.teardown(() => sink.close());
-  const c = await connect(sink.port);
+  const c = await connect(sink.port, sink.host);
   const data = randomBytes(3 * 1024 * 1024 + 17);
   c.end(data);
   t.equal((await c.readUntilEnd()).length, 0, 'sink ends after the client ends');
@@ -137,7 +138,7 @@ t.test('sink streams random data with backpressure', async (t) => {
   const n = 48 * 1024 * 1024 + 5;
   const sink = await sinkBackend({ writeOnConnect: n });
   t.teardown(() => sink.close());
-  const c = await connect(sink.port);
+  const c = await connect(sink.port, sink.host);
   // A slow reader first: the sink must wait (backpressure), not buffer it all.
   c.pause();
   const conn = await sink.waitForDone(0, 300).catch(() => sink.conns[0]);
@@ -154,7 +155,7 @@ t.test('sink streams random data with backpressure', async (t) => {
   const fixed = Buffer.from('fixed payload');
   const sink2 = await sinkBackend({ writeOnConnect: fixed });
   t.teardown(() => sink2.close());
-  const c2 = await connect(sink2.port);
+  const c2 = await connect(sink2.port, sink2.host);
   t.equal((await c2.readUntilEnd()).toString(), 'fixed payload');
   c2.end();
   t.equal((await sink2.waitForDone()).sha256Sent, sha(fixed));
@@ -163,7 +164,7 @@ t.test('sink streams random data with backpressure', async (t) => {
 t.test('half-open client keeps sending after the backend ends', async (t) => {
   const sink = await sinkBackend({ writeOnConnect: Buffer.from('server first and last\n') });
   t.teardown(() => sink.close());
-  const c = await connect(sink.port, '127.0.0.1', { allowHalfOpen: true });
+  const c = await connect(sink.port, sink.host, { allowHalfOpen: true });
   t.equal(await c.readLine(), 'server first and last');
   await c.readUntilEnd();
   t.equal(c.readEnded, true);
@@ -177,7 +178,7 @@ t.test('half-open client keeps sending after the backend ends', async (t) => {
 t.test('paused sink does not read', async (t) => {
   const sink = await sinkBackend({ paused: true });
   t.teardown(() => sink.close());
-  const c = await connect(sink.port);
+  const c = await connect(sink.port, sink.host);
   c.write(randomBytes(64 * 1024));
   await sink.waitForAccepted(1);
   t.equal(sink.bytesReceived, 0);
@@ -197,7 +198,7 @@ t.test('closedPort refuses connections', async (t) => {
 t.test('reads time out instead of hanging', async (t) => {
   const echo = await echoBackend();
   t.teardown(() => echo.close());
-  const c = await connect(echo.port);
+  const c = await connect(echo.port, echo.host);
   t.teardown(() => c.destroy());
   await t.rejects(c.readLine(50), /timed out/);
   await t.rejects(c.readBytes(1, 50), /timed out/);
@@ -206,7 +207,7 @@ t.test('reads time out instead of hanging', async (t) => {
 t.test('readBytes rejects when the stream ends early', async (t) => {
   const echo = await echoBackend();
   t.teardown(() => echo.close());
-  const c = await connect(echo.port);
+  const c = await connect(echo.port, echo.host);
   c.end('abc');
   await t.rejects(c.readBytes(10), /ended/);
 });
@@ -263,12 +264,12 @@ t.test('admin helpers against a stand-in server', async (t) => {
     },
   });
   t.teardown(() => b.close());
-  const g = await getJson(b.port, '/stats');
+  const g = await getJson(b.port, '/stats', { host: b.host });
   t.same(g.json, { method: 'GET', url: '/stats', auth: null });
-  const p = await post(b.port, '/backends/a/drain', 's3cret');
+  const p = await post(b.port, '/backends/a/drain', 's3cret', { host: b.host });
   t.equal(p.status, 200);
   t.same(p.json, { method: 'POST', url: '/backends/a/drain', auth: 'Bearer s3cret' });
-  const n = await post(b.port, '/backends/a/enable');
+  const n = await post(b.port, '/backends/a/enable', undefined, { host: b.host });
   t.equal(n.json.auth, null);
 });
 

@@ -205,7 +205,7 @@ async function scrape(port: number): Promise<Scrape> {
 }
 
 /** Scrape until `pred` holds (bounded). */
-async function scrapeUntil(port: number, pred: (s: Scrape) => boolean, what: string, timeoutMs = 5000): Promise<Scrape> {
+async function scrapeUntil(port: number, pred: (s: Scrape) => boolean, what: string, timeoutMs = 15_000): Promise<Scrape> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const s = await scrape(port);

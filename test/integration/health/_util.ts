@@ -17,7 +17,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * back). The helper's tracking (accepted, sockets) keeps working.
  */
 export async function relisten(b: TestBackend): Promise<void> {
-  b.server.listen(b.port, '127.0.0.1');
+  b.server.listen(b.port, b.host);
   await once(b.server, 'listening');
 }
 
@@ -34,7 +34,7 @@ export function stopServer(b: TestBackend): Promise<void> {
  * One client connection through lb4 to a named backend: returns the name
  * the backend wrote first, or null when lb4 closed the client without one.
  */
-export async function hit(port: number, timeoutMs = 5000): Promise<string | null> {
+export async function hit(port: number, timeoutMs = 15_000): Promise<string | null> {
   const c = await connect(port, '127.0.0.1', { timeoutMs });
   try {
     return await c.readLine(timeoutMs);
@@ -72,7 +72,7 @@ export async function waitForStats(
   name: string,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   pred: (b: any) => boolean,
-  timeoutMs = 5000,
+  timeoutMs = 15_000,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 ): Promise<any> {
   const end = Date.now() + timeoutMs;

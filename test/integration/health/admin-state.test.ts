@@ -47,6 +47,8 @@ t.test('drain, disable, enable', async (t) => {
   t.equal(drained.json.state, 'draining');
   t.equal(drained.json.active, 1, 'the open tunnel is still counted');
   t.same(specFields(drained.json), specFields(await backendStats(admin, 'a')), 'the answer is the /stats entry');
+  // (the log line may reach this process after the HTTP answer)
+  await lb.waitForLog((l) => l.msg === 'backend drain' && l.backend === 'a');
   t.ok(lb.logsMatching((l) => l.msg === 'backend drain' && l.backend === 'a').length === 1, 'logged');
 
   // the open tunnel keeps flowing, both ways

@@ -34,11 +34,11 @@ t.test('http:/healthz: 503 is down while its port is open, 200 stays up', async 
     '--health-check', 'http:/healthz',
     ...FAST_CHECKS,
   ]);
-  const down = await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'sick', 5000);
+  const down = await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'sick', 15_000);
   t.equal(down.reason, 'status 503');
 
   // its TCP port is open all along
-  const direct = await connect(sick.port);
+  const direct = await connect(sick.port, sick.host);
   direct.destroy();
 
   const admin = lb.adminPort!;
@@ -83,7 +83,7 @@ t.test('http probe: 3xx is healthy, 404 is not', async (t) => {
     '--health-check', 'http:/healthz',
     ...FAST_CHECKS,
   ]);
-  const down = await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'missing', 5000);
+  const down = await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'missing', 15_000);
   t.equal(down.reason, 'status 404');
   // several check rounds later, moved is still up
   await moved.waitForRequests(4);

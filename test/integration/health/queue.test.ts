@@ -9,7 +9,13 @@ import t, { type Test } from 'tap';
 import { namedBackend, type NamedBackend } from '../../helpers/backends.js';
 import { connect, type TestSocket } from '../../helpers/clients.js';
 import { withLb4, type Lb4Process } from '../../helpers/lb4.js';
+import { statsUntil } from '../../helpers/ops.js';
 import { sleep } from './_util.js';
+
+/** lb4 has `n` clients waiting in its queue (an event seen through /stats, not a delay). */
+async function queued(lb: Lb4Process, n: number): Promise<void> {
+  await statsUntil(lb.adminPort!, (s) => s.pool.queued === n, 15_000, `${n} client(s) queued`);
+}
 
 async function setup(t: Test, extra: string[]): Promise<{ a: NamedBackend; b: NamedBackend; lb: Lb4Process; port: number }> {
   const a = await namedBackend('a');
@@ -24,6 +30,7 @@ async function setup(t: Test, extra: string[]): Promise<{ a: NamedBackend; b: Na
     // no active checks: a check is a connection the backends would count
     '--health-check', 'off',
     '--access-log',
+    '--admin', '127.0.0.1:0',
     ...extra,
   ]);
   return { a, b, lb, port: lb.ports[0]! };
@@ -47,7 +54,8 @@ t.test('a third client waits, then is served when a slot frees', async (t) => {
   const c3 = await connect(port); // accepted by lb4
   t.teardown(() => c3.destroy());
   c3.write('hello\n');
-  await sleep(300);
+  await queued(lb, 1);
+  await sleep(300); // an observation window: nothing reaches a backend while it waits
   t.equal(a.accepted, 1, 'nothing more reached a');
   t.equal(b.accepted, 1, 'nothing more reached b');
   t.equal(c3.buffered().length, 0, 'the waiting client got nothing yet');
@@ -62,7 +70,7 @@ t.test('a third client waits, then is served when a slot frees', async (t) => {
   t.equal(await c3.readLine(), 'more');
   c3.end();
   await c3.waitClose();
-  const log = await lb.waitForLog((l) => l.msg === 'connection' && l.backend === firstName && l.bytes_in === 11, 3000);
+  const log = await lb.waitForLog((l) => l.msg === 'connection' && l.backend === firstName && l.bytes_in === 11, 15_000);
   t.equal(log.end, 'client-close');
   t.equal(log.retries, 0);
 });
@@ -72,18 +80,18 @@ t.test('queued clients are served oldest first; one that leaves loses its place'
   const [c1, c2] = await fill(t, port);
   const w1 = await connect(port);
   t.teardown(() => w1.destroy());
-  await sleep(50);
+  await queued(lb, 1);
   const w2 = await connect(port);
   t.teardown(() => w2.destroy());
-  await sleep(50);
+  await queued(lb, 2);
   const w3 = await connect(port);
   t.teardown(() => w3.destroy());
-  await sleep(50);
+  await queued(lb, 3);
   // w2 gives up while waiting. A reset, not a FIN: a FIN may be a TCP
   // half-close (request sent, reply awaited), so lb4 keeps such a client
   // queued, as HAProxy does without abortonclose.
   w2.resetAndDestroy();
-  const gone = await lb.waitForLog((l) => l.msg === 'connection' && l.backend === null, 3000);
+  const gone = await lb.waitForLog((l) => l.msg === 'connection' && l.backend === null, 15_000);
   t.equal(gone.end, 'client-error', 'the reset client left the queue');
   c1.end();
   t.equal(await w1.readLine(), 'a', 'the oldest waiting client first');
@@ -96,12 +104,12 @@ t.test('--queue-timeout closes a waiting client', async (t) => {
   await fill(t, port);
   const c3 = await connect(port);
   const t0 = Date.now();
-  await c3.waitClose(3000);
+  await c3.waitClose(15_000);
   const waited = Date.now() - t0;
   t.comment(`closed after ${waited} ms in the queue`);
   t.ok(waited >= 250, `waited about the queue timeout (${waited} ms)`);
-  t.ok(waited < 2000);
-  const log = await lb.waitForLog((l) => l.msg === 'connection' && l.end === 'queue-timeout', 2000);
+  t.ok(waited < 10_000, 'closed by the queue timeout');
+  const log = await lb.waitForLog((l) => l.msg === 'connection' && l.end === 'queue-timeout', 15_000);
   t.equal(log.backend, null);
   t.equal(log.bytes_in, 0);
   t.ok(log.duration_ms >= 250);
@@ -109,13 +117,14 @@ t.test('--queue-timeout closes a waiting client', async (t) => {
 });
 
 t.test('--max-queue 0: no waiting, closed at once', async (t) => {
-  const { a, b, lb, port } = await setup(t, ['--max-queue', '0']);
+  // a long queue timeout, so that "at once" cannot be mistaken for it
+  const { a, b, lb, port } = await setup(t, ['--max-queue', '0', '--queue-timeout', '60s']);
   await fill(t, port);
   const c3 = await connect(port);
   const t0 = Date.now();
-  await c3.waitClose(2000);
-  t.ok(Date.now() - t0 < 1000, 'closed at once');
-  const log = await lb.waitForLog((l) => l.msg === 'connection' && l.end === 'queue-full', 2000);
+  await c3.waitClose(15_000);
+  t.ok(Date.now() - t0 < 10_000, 'closed at once, not after the queue timeout');
+  const log = await lb.waitForLog((l) => l.msg === 'connection' && l.end === 'queue-full', 15_000);
   t.equal(log.backend, null);
   t.equal(a.accepted + b.accepted, 2);
 });
@@ -125,10 +134,10 @@ t.test('--max-queue 1: the second waiting client is closed with queue-full', asy
   const [c1] = await fill(t, port);
   const w1 = await connect(port);
   t.teardown(() => w1.destroy());
-  await sleep(50);
+  await queued(lb, 1);
   const w2 = await connect(port);
-  await w2.waitClose(2000);
-  await lb.waitForLog((l) => l.msg === 'connection' && l.end === 'queue-full', 2000);
+  await w2.waitClose(15_000);
+  await lb.waitForLog((l) => l.msg === 'connection' && l.end === 'queue-full', 15_000);
   c1.end();
   t.equal(await w1.readLine(), 'a', 'the one in the queue is still served');
 });

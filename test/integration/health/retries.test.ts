@@ -31,14 +31,14 @@ async function setup(t: Test, extra: string[]) {
 t.test('--retries 0: a client on a dead backend is closed with no-backend', async (t) => {
   const { lb, port, admin } = await setup(t, ['--retries', '0']);
   t.equal(await hit(port), null, 'first client (on dead) is closed');
-  const l1 = await lb.waitForLog((l) => l.msg === 'connection', 3000);
+  const l1 = await lb.waitForLog((l) => l.msg === 'connection', 15_000);
   t.equal(l1.end, 'no-backend');
   t.equal(l1.retries, 0);
   t.equal(l1.backend, null);
   t.equal(l1.bytes_in, 0);
   t.equal(l1.bytes_out, 0);
   t.equal(await hit(port), 'alive', 'second client (on alive) is served');
-  const l2 = await lb.waitForLog((l) => l.msg === 'connection' && l.backend === 'alive', 3000);
+  const l2 = await lb.waitForLog((l) => l.msg === 'connection' && l.backend === 'alive', 15_000);
   t.equal(l2.retries, 0);
   t.equal(l2.end, 'client-close');
   const d = await backendStats(admin, 'dead');
@@ -50,7 +50,7 @@ t.test('--retries 0: a client on a dead backend is closed with no-backend', asyn
 t.test('default retries: served through the other backend, retries 1', async (t) => {
   const { lb, port, admin } = await setup(t, []);
   t.equal(await hit(port), 'alive', 'the client sees nothing of the failed connect');
-  const l1 = await lb.waitForLog((l) => l.msg === 'connection', 3000);
+  const l1 = await lb.waitForLog((l) => l.msg === 'connection', 15_000);
   t.equal(l1.retries, 1);
   t.equal(l1.backend, 'alive');
   t.equal(l1.end, 'client-close');
@@ -79,7 +79,7 @@ t.test('retries are bounded: every backend dead, first try + --retries attempts'
     '--access-log',
   ]);
   t.equal(await hit(lb.ports[0]!), null);
-  const l = await lb.waitForLog((x) => x.msg === 'connection', 3000);
+  const l = await lb.waitForLog((x) => x.msg === 'connection', 15_000);
   t.equal(l.end, 'no-backend');
   t.equal(l.retries, 4);
   let failures = 0;

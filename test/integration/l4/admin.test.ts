@@ -143,7 +143,7 @@ t.test('/health while only some backends are down', async (t) => {
     '--backend', `${e.address},name=live`,
     '--backend', `127.0.0.1:${p},name=dead`,
   ]);
-  await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'dead', 5_000);
+  await lb.waitForLog((l) => l.msg === 'backend down' && l.backend === 'dead', 15_000);
   const h = await getJson(lb.adminPort!, '/health');
   t.equal(h.status, 200);
   t.same(h.json, { status: 'ok', up: 1, total: 2 });

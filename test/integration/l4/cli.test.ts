@@ -30,7 +30,7 @@ t.test('usage errors: exit 2, exactly one stderr line naming the problem', async
   ];
   // Independent processes: run them at once, check them in order.
   const results = await Promise.all(
-    cases.map((c) => runLb4(c.args, { env: c.why === 'bad env strategy' ? { LB_STRATEGY: 'bogus' } : undefined, timeoutMs: 20_000 })),
+    cases.map((c) => runLb4(c.args, { env: c.why === 'bad env strategy' ? { LB_STRATEGY: 'bogus' } : undefined, timeoutMs: 60_000 })),
   );
   for (const [i, c] of cases.entries()) {
     const r = results[i]!;

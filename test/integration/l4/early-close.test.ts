@@ -35,9 +35,9 @@ t.test('a client FIN sent while lb4 is still connecting reaches the backend', as
   let reply = '';
   c.on('data', (d: Buffer) => (reply += d));
   c.on('connect', () => c.end('hello'));
-  await within(backendEnded, 3_000, 'the backend sees the client FIN');
+  await within(backendEnded, 15_000, 'the backend sees the client FIN');
   t.equal(seen.join(''), 'hello', 'the bytes before the FIN arrived');
-  await within(once(c, 'end'), 3_000, 'the backend reply and its FIN reach the client');
+  await within(once(c, 'end'), 15_000, 'the backend reply and its FIN reach the client');
   t.equal(reply, 'bye');
   const [l] = await waitAccess(lb, 1);
   t.equal(l!.end, 'client-close');
@@ -59,7 +59,7 @@ t.test('a client FIN sent while lb4 is still connecting reaches the backend', as
   t.teardown(() => probe.destroy());
   probe.on('error', () => {});
   probe.on('connect', () => probe.end());
-  await within(backendEnded2, 3_000, 'the backend sees the probe FIN');
+  await within(backendEnded2, 15_000, 'the backend sees the probe FIN');
   t.equal(seen.length, before, 'no bytes');
   await waitAccess(lb, 2);
 });

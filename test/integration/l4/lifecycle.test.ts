@@ -21,8 +21,8 @@ t.test('SIGTERM drains: refuses new clients, open tunnels finish, then exit 0', 
 
   const since = lb.logs.length;
   t.ok(lb.kill('SIGTERM'));
-  await lb.waitForLog((l) => l.msg === 'draining', 5_000, since);
-  await t.rejects(connect(port, '127.0.0.1', { timeoutMs: 2_000 }), { code: 'ECONNREFUSED' }, 'new connects are refused');
+  await lb.waitForLog((l) => l.msg === 'draining', 15_000, since);
+  await t.rejects(connect(port, '127.0.0.1', { timeoutMs: 15_000 }), { code: 'ECONNREFUSED' }, 'new connects are refused');
 
   const h = await getJson(lb.adminPort!, '/health');
   t.equal(h.status, 503, '/health answers 503 during the drain');
@@ -36,9 +36,9 @@ t.test('SIGTERM drains: refuses new clients, open tunnels finish, then exit 0', 
   const closedAt = Date.now();
   c.end();
   await c.readUntilEnd();
-  const exit = await within(lb.exited, 3_000, 'lb4 exit after the last client closed');
+  const exit = await within(lb.exited, 15_000, 'lb4 exit after the last client closed');
   t.same(exit, { code: 0, signal: null }, 'exit code 0');
-  t.ok(Date.now() - closedAt < 2_000, `exited ${Date.now() - closedAt} ms after the last client closed`);
+  t.ok(Date.now() - closedAt < 10_000, `exited ${Date.now() - closedAt} ms after the last client closed, not after the 30 s drain timeout`);
   const lines = accessLines(lb);
   t.equal(lines.length, 1);
   t.equal(lines[0]!.end, 'client-close', 'the drained tunnel ended normally');
@@ -55,13 +55,13 @@ t.test('SIGTERM with --drain-timeout 500ms closes an idle tunnel and exits 0', a
   t.equal(await c.readLine(), 'hi');
   const signalled = Date.now();
   lb.kill('SIGTERM');
-  await c.waitClose(3_000);
+  await c.waitClose(15_000);
   const closedAfter = Date.now() - signalled;
   t.ok(closedAfter >= 400, `the tunnel was given the drain time (closed after ${closedAfter} ms)`);
-  const exit = await within(lb.exited, 2_000, 'lb4 exit');
+  const exit = await within(lb.exited, 15_000, 'lb4 exit');
   const exitedAfter = Date.now() - signalled;
   t.same(exit, { code: 0, signal: null }, 'exit code 0');
-  t.ok(exitedAfter < 2_000, `exited ${exitedAfter} ms after SIGTERM`);
+  t.ok(exitedAfter < 10_000, `exited ${exitedAfter} ms after SIGTERM, not after the 30 s default drain`);
   const lines = accessLines(lb);
   t.equal(lines.length, 1);
   t.equal(lines[0]!.end, 'shutdown');
@@ -72,13 +72,13 @@ t.test('SIGINT drains too', async (t) => {
   t.teardown(() => echo.close());
   const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--backend', echo.address]);
   lb.kill('SIGINT');
-  t.same(await within(lb.exited, 3_000, 'exit'), { code: 0, signal: null });
+  t.same(await within(lb.exited, 15_000, 'exit'), { code: 0, signal: null });
 });
 
 t.test('--idle-timeout closes a silent tunnel, not a chatty one', async (t) => {
   const echo = await echoBackend();
   t.teardown(() => echo.close());
-  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--idle-timeout', '300ms', '--backend', `${echo.address},name=echo`]);
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--idle-timeout', '1s', '--backend', `${echo.address},name=echo`]);
   const port = lb.ports[0]!;
 
   const silent = await tracked(t, port);
@@ -100,30 +100,30 @@ t.test('--idle-timeout closes a silent tunnel, not a chatty one', async (t) => {
   }, 100);
   t.teardown(() => clearInterval(ticker));
 
-  await silent.waitClose(2_000);
+  await silent.waitClose(15_000);
   const idleFor = Date.now() - quietFrom;
-  t.ok(idleFor >= 250 && idleFor < 1_500, `the silent tunnel was closed after ${idleFor} ms`);
-  const l = await lb.waitForLog((x) => x.msg === 'connection' && x.end === 'idle-timeout', 2_000);
+  t.ok(idleFor >= 900 && idleFor < 10_000, `the silent tunnel was closed after ${idleFor} ms`);
+  const l = await lb.waitForLog((x) => x.msg === 'connection' && x.end === 'idle-timeout', 15_000);
   t.equal(l.bytes_in, 2);
   t.equal(l.bytes_out, 2);
 
-  // Keep the chatty one going until it has lived well past 600 ms.
+  // Keep the chatty one going until it has lived well past the idle timeout.
   const chattyStart = Date.now();
   let lost: Error | undefined;
-  while (!lost && Date.now() - chattyStart < 900) {
-    await chatty.readLine(1_000).then(
+  while (!lost && Date.now() - chattyStart < 2_500) {
+    await chatty.readLine(10_000).then(
       () => echoed++,
       (e: Error) => (lost = e),
     );
   }
-  t.equal(lost, undefined, `the chatty tunnel is still open after 900 ms (largest gap between pings: ${maxGap} ms)`);
+  t.equal(lost, undefined, `the chatty tunnel is still open after 2.5 s (largest gap between pings: ${maxGap} ms)`);
   t.equal(chatty.destroyed, false);
   t.ok(echoed >= 5, `its pings kept coming back (${echoed})`);
   t.equal(accessLines(lb).length, 1, 'only the silent one was closed');
 
   // Once it goes quiet it is closed too.
   clearInterval(ticker);
-  await chatty.waitClose(2_000);
+  await chatty.waitClose(15_000);
   const lines = await waitAccess(lb, 2);
   t.equal(lines[1]!.end, 'idle-timeout');
 });
@@ -181,10 +181,10 @@ t.test('--max-conns 1: a second concurrent client is closed at once', async (t) 
   second.on('error', () => {});
   const secondPort = second.localPort!;
   const t0 = Date.now();
-  await second.waitClose(2_000);
-  t.ok(Date.now() - t0 < 1_000, 'closed at once');
+  await second.waitClose(15_000);
+  t.ok(Date.now() - t0 < 10_000, 'closed at once (not left open)');
   t.equal(second.bytesRead, 0);
-  const l = await lb.waitForLog((x) => x.msg === 'connection' && x.end === 'max-conns', 2_000);
+  const l = await lb.waitForLog((x) => x.msg === 'connection' && x.end === 'max-conns', 15_000);
   t.equal(l.client, `127.0.0.1:${secondPort}`);
   t.equal(l.backend, null);
   t.equal(l.bytes_in, 0);
@@ -227,7 +227,7 @@ t.test('IPv6 listener [::1]:0', { skip: ipv6 ? false : 'no ::1 on this machine' 
   const [l] = await waitAccess(lb, 1);
   t.equal(l!.client_ip, '::1');
   t.equal(l!.client, `[::1]:${localPort}`, 'IPv6 client written as [ip]:port');
-  await t.rejects(connect(lb.ports[0]!, '127.0.0.1', { timeoutMs: 2_000 }), { code: 'ECONNREFUSED' }, 'not listening on IPv4');
+  await t.rejects(connect(lb.ports[0]!, '127.0.0.1', { timeoutMs: 15_000 }), { code: 'ECONNREFUSED' }, 'not listening on IPv4');
 });
 
 t.test('two listeners, IPv4 and IPv6, one process', { skip: ipv6 ? false : 'no ::1 on this machine' }, async (t) => {

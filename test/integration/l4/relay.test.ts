@@ -41,7 +41,7 @@ async function relayOf(lb: Lb4Process): Promise<{ mode: string; tunnels: number;
 
 /** Native: wait until the relay carries `n` tunnels. JavaScript: check it carries none. */
 async function handedOver(lb: Lb4Process, mode: 'native' | 'js', n: number): Promise<void> {
-  const end = Date.now() + 5_000;
+  const end = Date.now() + 20_000;
   for (;;) {
     const r = await relayOf(lb);
     if (mode === 'js') {
@@ -49,7 +49,7 @@ async function handedOver(lb: Lb4Process, mode: 'native' | 'js', n: number): Pro
       return;
     }
     if (r.tunnels >= n) return;
-    if (Date.now() > end) throw new Error(`the relay carries ${r.tunnels} tunnel(s), not ${n}, after 5 s`);
+    if (Date.now() > end) throw new Error(`the relay carries ${r.tunnels} tunnel(s), not ${n}, after 20 s`);
     await new Promise((res) => setTimeout(res, 50));
   }
 }
@@ -169,7 +169,7 @@ for (const mode of modes) {
       c.write('ping');
       t.equal((await c.readBytes(4)).toString(), 'ping');
       await handedOver(lb, mode.relay, 1);
-      await c.waitClose(6_000);
+      await c.waitClose(15_000);
       const took = Date.now() - started;
       t.ok(took >= 2_900, `not before the timeout (${took} ms)`);
       t.ok(took < 4_500, `closed by the timeout, counted from the last byte (${took} ms)`);
@@ -193,7 +193,7 @@ for (const mode of modes) {
       const c = await tracked(t, lb.ports[0]!);
       await handedOver(lb, mode.relay, 1);
       c.write('boom');
-      const closed = await c.waitClose(5_000);
+      const closed = await c.waitClose(15_000);
       t.equal(closed.error?.code, 'ECONNRESET', 'the client got a reset (ECONNRESET), not a clean end');
       t.notOk(c.readEnded, 'no FIN before it');
       const [l] = await waitAccess(lb, 1);
@@ -267,7 +267,7 @@ for (const mode of modes) {
       }
       await handedOver(lb, mode.relay, 2);
       lb.kill('SIGTERM');
-      for (const s of socks) await s.waitClose(5_000);
+      for (const s of socks) await s.waitClose(15_000);
       const exit = await lb.exited;
       t.equal(exit.code, 0, 'exit 0 after the drain');
       const lines = await waitAccess(lb, 2);

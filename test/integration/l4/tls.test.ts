@@ -72,9 +72,9 @@ t.test('TLS termination to a plain echo backend', async (t) => {
       });
     });
     p.stdin.write('through openssl\n');
-    await within(echoed, 8_000, `openssl echo (stdout ${JSON.stringify(out)}, stderr ${JSON.stringify(err)})`);
+    await within(echoed, 20_000, `openssl echo (stdout ${JSON.stringify(out)}, stderr ${JSON.stringify(err)})`);
     p.stdin.end();
-    const code = await within(exited, 8_000, 'openssl exit after stdin end');
+    const code = await within(exited, 20_000, 'openssl exit after stdin end');
     t.equal(code, 0, `openssl s_client exits 0 (stderr: ${err.trim()})`);
     t.equal(out, 'through openssl\n', 'the line came back through lb4');
     t.match(err, /verify return:1/, 'openssl verified the chain');
@@ -90,9 +90,9 @@ t.test('TLS termination to a plain echo backend', async (t) => {
     const localPort = c.localPort!;
     c.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     c.on('error', () => {});
-    await c.waitClose(5_000);
+    await c.waitClose(15_000);
     t.equal(echo.accepted, 2, 'the backend saw nothing of it');
-    const l = await lb.waitForLog((x) => x.msg === 'connection' && x.end === 'tls-error', 5_000, 0);
+    const l = await lb.waitForLog((x) => x.msg === 'connection' && x.end === 'tls-error', 15_000, 0);
     t.equal(lb.logsMatching((x) => x.msg === 'connection').length, before + 1, 'one access line');
     t.equal(l.client, `127.0.0.1:${localPort}`, 'client is the peer ip:port');
     t.equal(l.client_ip, '127.0.0.1');

@@ -85,13 +85,13 @@ export class RawClient {
   }
 
   /** Send a request and read its response. */
-  async request(data: string | Buffer, timeoutMs = 5000): Promise<RawResponse> {
+  async request(data: string | Buffer, timeoutMs = 15_000): Promise<RawResponse> {
     this.write(data);
     return this.read(timeoutMs);
   }
 
   /** Read the next response (the response to a HEAD request has no body: pass head=true). */
-  async read(timeoutMs = 5000, head = false): Promise<RawResponse> {
+  async read(timeoutMs = 15_000, head = false): Promise<RawResponse> {
     const deadline = Date.now() + timeoutMs;
     let end: number;
     while ((end = this.buf.indexOf('\r\n\r\n')) < 0) await this.more(deadline);
@@ -136,7 +136,7 @@ export class RawClient {
   }
 
   /** Resolves when the connection is closed (or after timeoutMs, false). */
-  async waitClose(timeoutMs = 5000): Promise<boolean> {
+  async waitClose(timeoutMs = 15_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed && !this.ended) {
       if (Date.now() >= deadline) return false;
@@ -151,7 +151,7 @@ export class RawClient {
 }
 
 /** Write `data` on a fresh connection, end nothing, read until lb4 closes; returns everything read. */
-export async function rawExchange(port: number, data: string | Buffer, timeoutMs = 5000): Promise<string> {
+export async function rawExchange(port: number, data: string | Buffer, timeoutMs = 15_000): Promise<string> {
   const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
   const chunks: Buffer[] = [];
   s.on('data', (d: Buffer) => chunks.push(d));

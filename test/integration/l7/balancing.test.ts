@@ -43,7 +43,7 @@ t.test('pipelined requests in one write are answered in order', async (t) => {
   for (let i = 0; i < 6; i++) batch += `GET /p${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
   c.write(batch);
   const got: string[] = [];
-  for (let i = 0; i < 6; i++) got.push((await c.read(5000)).body.toString());
+  for (let i = 0; i < 6; i++) got.push((await c.read(15_000)).body.toString());
   t.same(got, ['a', 'b', 'c', 'a', 'b', 'c']);
   // a POST with a body pipelined between GETs
   c.write('GET /x HTTP/1.1\r\nHost: x\r\n\r\nPOST /y HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /z HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
@@ -52,7 +52,7 @@ t.test('pipelined requests in one write are answered in order', async (t) => {
   const r3 = await c.read();
   t.same([r1.body.toString(), r2.body.toString(), r3.body.toString()], ['a', 'b', 'c']);
   t.equal(r3.get('connection'), 'close');
-  t.ok(await c.waitClose(3000), 'closed after Connection: close');
+  t.ok(await c.waitClose(15_000), 'closed after Connection: close');
   t.equal(bs[1]!.requestLog.at(-1)!.method, 'POST');
 });
 
@@ -118,8 +118,8 @@ t.test('SIGTERM: idle keep-alive clients are closed at once, a request in flight
   busy.write('GET /2 HTTP/1.1\r\nHost: x\r\n\r\n');
   await slow.waitForRequests(2);
   lb.kill('SIGTERM');
-  t.ok(await idle.waitClose(2000), 'the idle client is closed');
-  const r = await busy.read(3000);
+  t.ok(await idle.waitClose(15_000), 'the idle client is closed');
+  const r = await busy.read(15_000);
   t.equal(r.status, 200, 'the request in flight is answered');
   t.equal(r.get('connection'), 'close');
   const exit = await lb.exited;

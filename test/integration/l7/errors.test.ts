@@ -58,7 +58,7 @@ t.test('malformed requests: 400, Connection: close, the backend saw no byte', as
     t.equal(statusOf(raw), 400, `${name}: 400`);
     t.match(raw, /\r\nConnection: close\r\n/i, `${name}: Connection: close`);
   }
-  await sleep(100);
+  await sleep(100); // an observation window: nothing reaches the backend
   t.equal(b.bytes, 0, 'the backend received nothing');
   t.equal(b.accepted, 0, 'no backend connection was even opened');
 });
@@ -85,7 +85,7 @@ t.test('431: head larger than --max-header-size, or more than --max-headers line
   raw = await rawExchange(lb.ports[0]!, many + '\r\n');
   t.equal(statusOf(raw), 431, 'too many header lines (11)');
   // exactly at the limits is fine (no backend answer expected: check we did not get 431 quickly)
-  await sleep(50);
+  await sleep(50); // an observation window: nothing reaches the backend
   t.equal(b.bytes, 0);
 });
 
@@ -97,7 +97,7 @@ t.test('408: head not complete within --header-timeout', async (t) => {
   const raw = await rawExchange(lb.ports[0]!, 'GET / HTTP/1.1\r\nHost: x\r\n');
   const took = Date.now() - started;
   t.equal(statusOf(raw), 408);
-  t.ok(took >= 250 && took < 3000, `after about 300 ms (${took} ms)`);
+  t.ok(took >= 250 && took < 10_000, `after about 300 ms (${took} ms)`);
   t.equal(b.bytes, 0);
 });
 
@@ -143,7 +143,7 @@ t.test('502: an HTTP/1.0 response with Transfer-Encoding (faulty framing, RFC 91
 });
 
 t.test('503: nothing to try; queue timeout when every backend is full', async (t) => {
-  const b = await delayedBackend('slow', 1500);
+  const b = await delayedBackend('slow', 6000);
   t.teardown(() => b.close());
   const lb1 = await withLb4(t, l7Args([`${b.address},name=w0,weight=0`]));
   let raw = await rawExchange(lb1.ports[0]!, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -153,13 +153,13 @@ t.test('503: nothing to try; queue timeout when every backend is full', async (t
   const first = await RawClient.open(lb2.ports[0]!);
   t.teardown(() => first.close());
   first.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
-  await sleep(100);
+  await b.waitForRequests(1); // it holds the slot
   const started = Date.now();
   raw = await rawExchange(lb2.ports[0]!, 'GET /queued HTTP/1.1\r\nHost: x\r\n\r\n');
   const took = Date.now() - started;
   t.equal(statusOf(raw), 503, 'queue timeout');
-  t.ok(took >= 250 && took < 1400, `after the queue timeout (${took} ms)`);
-  const r = await first.read(5000);
+  t.ok(took >= 250 && took < 5000, `after the queue timeout, before the slot freed (${took} ms)`);
+  const r = await first.read(20_000);
   t.equal(r.status, 200, 'the request holding the slot is served');
 });
 
@@ -172,9 +172,9 @@ t.test('queued request is served when the slot frees', async (t) => {
   t.teardown(() => c1.close());
   t.teardown(() => c2.close());
   c1.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\n');
-  await sleep(50);
+  await b.waitForRequests(1); // /1 holds the slot
   c2.write('GET /2 HTTP/1.1\r\nHost: x\r\n\r\n');
-  const [r1, r2] = await Promise.all([c1.read(5000), c2.read(5000)]);
+  const [r1, r2] = await Promise.all([c1.read(15_000), c2.read(15_000)]);
   t.equal(r1.status, 200);
   t.equal(r2.status, 200);
 });
@@ -187,7 +187,7 @@ t.test('504: no first response byte within --server-timeout', async (t) => {
   const raw = await rawExchange(lb.ports[0]!, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   const took = Date.now() - started;
   t.equal(statusOf(raw), 504);
-  t.ok(took >= 250 && took < 3000, `after about 300 ms (${took} ms)`);
+  t.ok(took >= 250 && took < 10_000, `after about 300 ms (${took} ms)`);
   t.ok(silent.bytes > 0, 'the request did reach the backend');
 });
 
@@ -200,6 +200,6 @@ t.test('--keepalive-timeout closes an idle client between requests', async (t) =
   const r = await c.request('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   t.equal(r.status, 200);
   const started = Date.now();
-  t.ok(await c.waitClose(3000), 'closed');
+  t.ok(await c.waitClose(15_000), 'closed');
   t.ok(Date.now() - started >= 200, 'not before the timeout');
 });

@@ -25,7 +25,7 @@ t.test('--header-timeout starts at the first byte of the head', async (t) => {
   const slow = await RawClient.open(lb.ports[0]!);
   t.teardown(() => slow.close());
   slow.write('GET / HTTP/1.1\r\nHost: x\r\n');
-  const r408 = await slow.read(3000);
+  const r408 = await slow.read(15_000);
   t.equal(r408.status, 408);
 });
 
@@ -39,15 +39,15 @@ t.test('no 1xx to an HTTP/1.0 client; HTTP/1.1 clients get it', async (t) => {
   const c10 = await RawClient.open(lb.ports[0]!);
   t.teardown(() => c10.close());
   c10.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n');
-  const r10 = await c10.read(3000);
+  const r10 = await c10.read(15_000);
   t.equal(r10.status, 200, 'HTTP/1.0: the first thing received is the final response');
   t.equal(r10.body.toString(), 'ok');
 
   const c11 = await RawClient.open(lb.ports[0]!);
   t.teardown(() => c11.close());
   c11.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-  const interim = await c11.read(3000);
+  const interim = await c11.read(15_000);
   t.equal(interim.status, 103, 'HTTP/1.1: the interim response passes through');
-  const fin = await c11.read(3000);
+  const fin = await c11.read(15_000);
   t.equal(fin.status, 200);
 });

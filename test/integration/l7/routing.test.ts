@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withLb4 } from '../../helpers/lb4.js';
 import { closedPort, httpBackend } from '../../helpers/backends.js';
-import { RawClient, sleep } from './_util.js';
+import { RawClient } from './_util.js';
 
 t.test('routes: Host exact and *.suffix, path prefix, first match wins, default pool', async (t) => {
   const api = await httpBackend('api');
@@ -93,8 +93,7 @@ t.test('--monitor-uri: answered by lb4 itself, 200 or 503', async (t) => {
     '--mode', 'l7', '--listen', '127.0.0.1:0', '--backend', `127.0.0.1:${dead},name=dead`,
     '--health-check', 'tcp', '--health-interval', '100ms', '--health-timeout', '100ms', '--fall', '1', '--monitor-uri', '/healthz',
   ]);
-  await lb2.waitForLog((l) => l.msg === 'backend down', 5000);
-  await sleep(50);
+  await lb2.waitForLog((l) => l.msg === 'backend down', 15_000);
   const c2 = await RawClient.open(lb2.ports[0]!);
   t.teardown(() => c2.close());
   const down = await c2.request('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');

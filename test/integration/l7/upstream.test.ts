@@ -116,7 +116,7 @@ t.test('bodiless responses (HEAD, 204, 304), 100 Continue, close-delimited', asy
   const c3 = await RawClient.open(lb2.ports[0]!);
   t.teardown(() => c3.close());
   c3.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-  r = await c3.read(5000);
+  r = await c3.read(15_000);
   t.equal(r.status, 200);
   t.equal(r.get('connection'), 'close');
   t.equal(r.body.toString(), 'until close');

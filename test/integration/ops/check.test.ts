@@ -75,7 +75,7 @@ t.test('problems found after the per-key ones are reported with them', async (t)
   t.equal(r.code, 2);
   const shown = linesOf(r.stderr).map((l) => l.split(file).join('FILE'));
   t.same(shown, [
-    'FILE:2: strategy: unknown strategy "nope" (known: round-robin, round_robin, roundrobin, rr, random, weighted-round-robin, weighted, wrr, weighted_round_robin, least-connections, least_conn, leastconnections, lc, ip-hash, ip_hash, iphash, consistent-hash)',
+    'FILE:2: strategy: unknown strategy "nope" (known: round-robin, round_robin, roundrobin, rr, random, weighted-round-robin, weighted, wrr, weighted_round_robin, least-connections, least_conn, leastconnections, lc, ip-hash, ip_hash, iphash, consistent-hash, p2c-ewma, peak-ewma, p2c)',
     'FILE:3: tlsCert: needs tlsKey too (a certificate and its key, both or neither)',
     'FILE:4: hashKey: "path" needs mode l7 (mode is l4 by default); l4 hashes the client IP',
   ]);

@@ -17,7 +17,7 @@ import { backends, backendOf, entry, stats, statsUntil, tempDir, writeConfig, ty
 async function hup(lb: Lb4Process, msg = 'config reloaded'): Promise<Record<string, unknown>> {
   const since = lb.logs.length;
   lb.kill('SIGHUP');
-  return lb.waitForLog((l) => l.msg === msg, 5000, since);
+  return lb.waitForLog((l) => l.msg === msg, 15_000, since);
 }
 
 async function tally(port: number, n: number): Promise<Record<string, number>> {

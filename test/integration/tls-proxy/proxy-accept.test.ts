@@ -16,7 +16,7 @@ import { encodeProxyV2, proxyHeaderFor } from '../../../src/l4/proxy-protocol.js
 
 /** The next access-log line from `since` on that matches. */
 function nextAccess(lb: Lb4Process, since: number, pred: (l: LogLine) => boolean = () => true): Promise<LogLine> {
-  return lb.waitForLog((l) => l.msg === 'connection' && pred(l), 5000, since);
+  return lb.waitForLog((l) => l.msg === 'connection' && pred(l), 15_000, since);
 }
 
 t.test('accept-proxy from loopback (the default trusted range)', async (t) => {
@@ -117,7 +117,7 @@ t.test('missing header: closed after --peek-timeout', async (t) => {
   const c = await connect(lb.ports[0]!);
   t.teardown(() => c.destroy());
   const started = Date.now();
-  const info = await c.waitClose(3000);
+  const info = await c.waitClose(15_000);
   t.ok(Date.now() - started >= 250, 'closed after the timeout');
   t.notOk(info.hadError && info.error?.code !== 'ECONNRESET');
   const l = await nextAccess(lb, 0);

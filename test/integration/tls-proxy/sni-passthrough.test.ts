@@ -23,7 +23,7 @@ import { captureClientHello, tlsNamedBackend } from '../../helpers/tls-proxy.js'
 /** The access-log line of the client whose local port was `localPort`. */
 function accessOf(lb: Lb4Process, localPort: number): Promise<LogLine> {
   const client = `127.0.0.1:${localPort}`;
-  return lb.waitForLog((l) => l.msg === 'connection' && l.client === client, 5000);
+  return lb.waitForLog((l) => l.msg === 'connection' && l.client === client, 15_000);
 }
 
 /** A Duplex over `raw` that writes its first `slowBytes` bytes one at a time. */
@@ -81,7 +81,7 @@ t.test('SNI passthrough', async (t) => {
     '  "*.b.test": b',
     '',
   ].join('\n'));
-  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--config', cfg, '--access-log', '--accept-proxy-from', '127.0.0.0/8', '--health-check', 'off', '--peek-timeout', '1s']);
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--config', cfg, '--access-log', '--accept-proxy-from', '127.0.0.0/8', '--health-check', 'off', '--peek-timeout', '10s']); // long: the byte-by-byte hellos below must fit in it on a loaded machine
   const port = lb.ports[0]!;
   t.equal(lb.listening[0]!.tls, false, 'passthrough: lb4 does not terminate');
 
@@ -107,7 +107,7 @@ t.test('SNI passthrough', async (t) => {
     t.teardown(() => c.destroy());
     t.equal(await c.readLine(), 'A');
     // handed over once the tunnel is a second old (src/l4/relay.ts)
-    const end = Date.now() + 5000;
+    const end = Date.now() + 20_000;
     let r = r0;
     while (r.tunnels < 1 && Date.now() < end) {
       await new Promise((res) => setTimeout(res, 50));
@@ -214,7 +214,7 @@ t.test('SNI passthrough', async (t) => {
     const lp = c.localPort!;
     t.teardown(() => c.destroy());
     c.write('\x16\x03');
-    await c.waitClose(4000);
+    await c.waitClose(15_000);
     t.equal((await accessOf(lb, lp)).end, 'tls-error');
   });
 });

@@ -109,7 +109,7 @@ t.test('certificates by SNI, ALPN, TLS floor, resumption, SIGHUP reload', async 
     copyFileSync(b2.key, bKey);
     const since = lb.logs.length;
     lb.kill('SIGHUP');
-    await lb.waitForLog((l) => l.msg === 'certificates reloaded', 5000, since);
+    await lb.waitForLog((l) => l.msg === 'certificates reloaded', 15_000, since);
     const s = await tlsConnect(port, { ca: b2.ca, servername: 'b.test' });
     t.teardown(() => s.destroy());
     t.equal(s.authorized, true, 'the new b.test certificate is served');
@@ -129,7 +129,7 @@ t.test('mTLS: client certificates required; CN passed on in the PROXY v2 SSL TLV
       const s = await tlsConnect(port, { ca: certs.ca });
       // TLS 1.3: the server's verdict arrives after the client's handshake
       s.write('x\n');
-      await s.readLine(2000);
+      await s.readLine(15_000);
       s.destroy();
     } catch {
       failed = true;
@@ -177,7 +177,7 @@ t.test('--accept-proxy on a TLS listener: header first, then the handshake', asy
   t.teardown(() => bad.destroy());
   bad.write('PROXY TCP4 192.0.2.100 192.0.2.1 4444 443\r\nGET / HTTP/1.0\r\n\r\n');
   await bad.waitClose();
-  const e = await lb.waitForLog((x) => x.msg === 'connection', 5000, since);
+  const e = await lb.waitForLog((x) => x.msg === 'connection', 15_000, since);
   t.equal(e.end, 'tls-error');
   t.equal(e.client_ip, '192.0.2.100');
 });
