@@ -262,6 +262,18 @@ export class Balancer implements AdminSource {
     this.poolSet.setAdminState(b, action);
   }
 
+  addBackend(pool: string | null, spec: BackendSpec): 'ok' | 'exists' | 'no-pool' {
+    return this.poolSet.addApi(pool ?? this.poolSet.default.name, spec);
+  }
+
+  setBackendWeight(name: string, weight: number): Backend | null {
+    return this.poolSet.setWeightApi(name, weight);
+  }
+
+  removeBackend(name: string): boolean {
+    return this.poolSet.removeApi(name);
+  }
+
   /**
    * Replace what `source` contributes to `pool` (a discovery source's new
    * answer; run-time additions use source `api`): the one membership path,

@@ -16,18 +16,16 @@ import { buildStats, backendStats } from './stats.js';
 import { describeConfig } from '../config/load.js';
 import { LbMetrics } from './metrics.js';
 import { registerDashboard } from './dashboard.js';
-import { hasBody, readBody, refuse } from './body.js';
+import { hasBody, readBody } from './body.js';
+import { backendsApi } from './backends-api.js';
+import { sendJson, sendText } from './send.js';
+
+export { sendJson, sendText } from './send.js';
+export { tokenMatches } from './backends-api.js';
 import { statsCsv } from './csv.js';
 import { History, HISTORY_INTERVAL_MS, snapshotOf } from './history.js';
 
-const ACTIONS = new Set(['drain', 'disable', 'enable']);
 
-/** Compare a presented token with the configured one in constant time (hashes of equal length). */
-export function tokenMatches(presented: string, expected: string): boolean {
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
 
 /** Extra routes other modules register (metrics, dashboard). */
 export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -121,7 +119,7 @@ export class AdminServer {
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    if (path.startsWith('/backends/')) return this.backendAction(req, res, path, method);
+    if (path === '/backends' || path.startsWith('/backends/')) return backendsApi(this.lb, req, res, path, method);
     // The read calls take no body: one that comes anyway is read (and
     // dropped) up to the limit, so that the connection stays in step; more is a 413.
     if (hasBody(req) && (await readBody(req, res)) === null) return;
@@ -161,48 +159,6 @@ export class AdminServer {
     if (route) return route(req, res, url);
     return sendJson(res, 404, { error: `no such endpoint ${path}` });
   }
-
-  private async backendAction(req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
-    const parts = path.split('/'); // ['', 'backends', NAME, ACTION]
-    // answered before the body: a connection with an unread body is closed
-    if (parts.length !== 4 || !ACTIONS.has(parts[3]!)) return answerUnread(res, 404, { error: `no such endpoint ${path}` });
-    if (method !== 'POST') return answerUnread(res, 405, { error: `use POST ${path}` }, { Allow: 'POST' });
-    // Auth first (401 without a header, 403 wrong or none configured), then
-    // the body (413 above 64 KiB), then 404. A refused call is answered
-    // without reading its body, and its connection is closed.
-    const auth = req.headers.authorization;
-    if (auth === undefined) return refuse(res, 401, { error: 'missing Authorization: Bearer TOKEN' }, { 'WWW-Authenticate': 'Bearer realm="lb4"' });
-    const token = this.lb.config.adminToken;
-    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
-    if (token === null || m === null || !tokenMatches(m[1]!, token)) return refuse(res, 403, { error: 'forbidden' });
-    // these calls take no body; one that comes anyway must fit the limit
-    if ((await readBody(req, res)) === null) return;
-    let name: string;
-    try {
-      name = decodeURIComponent(parts[2]!);
-    } catch {
-      return sendJson(res, 404, { error: 'no such backend' });
-    }
-    const b = this.lb.findBackend(name);
-    if (!b) return sendJson(res, 404, { error: `no such backend ${name}` });
-    this.lb.setAdminState(b, parts[3] as AdminAction);
-    this.lb.sync();
-    return sendJson(res, 200, backendStats(b, this.lb.poolOf(b)?.name, this.lb.config.backendMaxConns));
-  }
 }
 
-/** Answer before the body was read: with a body pending, the connection is closed instead of reading it. */
-function answerUnread(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (hasBody(res.req)) return refuse(res, status, body, headers);
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  sendJson(res, status, body);
-}
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  sendText(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
-}
-
-export function sendText(res: ServerResponse, status: number, type: string, text: string): void {
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
-  res.end(res.req.method === 'HEAD' ? undefined : text);
-}

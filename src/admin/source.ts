@@ -8,6 +8,7 @@ import type { Backend } from '../core/backend.js';
 import type { ListenerStats } from '../core/listener-stats.js';
 import type { Pool } from '../core/pool.js';
 import type { Config } from '../config/types.js';
+import type { BackendSpec } from '../config/parse.js';
 import type { Loggers } from '../logger.js';
 import type { CheckObserver } from '../health/events.js';
 
@@ -86,4 +87,10 @@ export interface AdminSource {
   poolOf(b: Backend): Pool | undefined;
   /** Admin: drain, disable or enable a backend. */
   setAdminState(b: Backend, action: AdminAction): void;
+  /** Run-time API, until the next reload: add a backend (source `api`) to `pool` (the default pool when null). */
+  addBackend(pool: string | null, spec: BackendSpec): 'ok' | 'exists' | 'no-pool';
+  /** Run-time API: set a backend's weight; null when no backend of that name is in service. */
+  setBackendWeight(name: string, weight: number): Backend | null;
+  /** Run-time API: take a backend out (it drains, then leaves); false when none of that name is in service. */
+  removeBackend(name: string): boolean;
 }

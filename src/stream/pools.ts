@@ -83,6 +83,9 @@ export class PoolSet implements PoolService {
   private stopped = false;
   /** Set once lb4 is running: from then on joiners ramp with --slow-start. */
   private live = false;
+  /** Run-time API overrides until the next reload: weights by backend name, and names taken out (DELETE). */
+  private readonly weightOverrides = new Map<string, number>();
+  private readonly deletedNames = new Set<string>();
 
   constructor(getConfig: () => Config, log: Logger, opts: PoolSetOptions = {}) {
     this.getConfig = getConfig;
@@ -284,6 +287,70 @@ export class PoolSet implements PoolService {
     return true;
   }
 
+  // ---- the run-time API (README "Admin API"): changes last until the next reload ----
+
+  /** A backend named `name` that is not leaving, in any pool. */
+  private inService(name: string): Backend | undefined {
+    for (const p of this.byName.values()) for (const b of p.backends) if (b.name === name && !b.removed) return b;
+    return undefined;
+  }
+
+  /**
+   * Add `spec` to `pool` (source `api`). `exists`: a backend of that name
+   * is in service (names are unique across pools); `no-pool`: no such pool.
+   */
+  addApi(pool: string, spec: BackendSpec): 'ok' | 'exists' | 'no-pool' {
+    if (!this.wanted.has(pool)) return 'no-pool';
+    if (this.inService(spec.name) !== undefined) return 'exists';
+    this.deletedNames.delete(spec.name);
+    this.weightOverrides.delete(spec.name);
+    const list = this.specsOf(pool, API_SOURCE).filter((x) => x.name !== spec.name);
+    list.push(spec);
+    this.setSource(pool, API_SOURCE, list);
+    return 'ok';
+  }
+
+  /** Set the weight of backend `name`, whatever its source; null when there is none in service. */
+  setWeightApi(name: string, weight: number): Backend | null {
+    const b = this.inService(name);
+    if (b === undefined) return null;
+    this.weightOverrides.set(name, weight);
+    this.reconcile(this.live, false);
+    this.rebuildAll();
+    return b;
+  }
+
+  /** Take backend `name` out: it drains and then leaves. False when there is none in service. */
+  removeApi(name: string): boolean {
+    const b = this.inService(name);
+    if (b === undefined) return false;
+    this.deletedNames.add(name);
+    this.weightOverrides.delete(name);
+    for (const w of this.wanted.values()) {
+      const api = w.sets.get(API_SOURCE);
+      if (api === undefined || !api.some((x) => x.name === name)) continue;
+      const rest = api.filter((x) => x.name !== name);
+      if (rest.length > 0) w.sets.set(API_SOURCE, rest);
+      else w.sets.delete(API_SOURCE);
+    }
+    this.reconcile(this.live, false);
+    this.rebuildAll();
+    return true;
+  }
+
+  /** The run-time overrides now (a new --workers worker gets them with its start). */
+  overrides(): { weights: Array<[string, number]>; deleted: string[] } {
+    return { weights: [...this.weightOverrides], deleted: [...this.deletedNames] };
+  }
+
+  /** Take over overrides read from overrides() (a --workers worker at start). */
+  setOverrides(o: { weights: ReadonlyArray<readonly [string, number]>; deleted: readonly string[] }): void {
+    for (const [name, w] of o.weights) this.weightOverrides.set(name, w);
+    for (const name of o.deleted) this.deletedNames.add(name);
+    this.reconcile(this.live, false);
+    this.rebuildAll();
+  }
+
   /** What `source` contributes to `pool` now (empty when nothing). */
   specsOf(pool: string, source: string): readonly BackendSpec[] {
     return this.wanted.get(pool)?.sets.get(source) ?? [];
@@ -308,6 +375,8 @@ export class PoolSet implements PoolService {
    * Open connections are untouched. Call rebuildAll() after.
    */
   apply(c: Config): void {
+    this.weightOverrides.clear();
+    this.deletedNames.clear();
     const next = new Map<string, Wanted>();
     for (const spec of c.pools) {
       const pool = this.byName.get(spec.name) ?? this.add(spec);
@@ -344,7 +413,10 @@ export class PoolSet implements PoolService {
       const pool = this.byName.get(poolName)!;
       const list: Array<{ spec: BackendSpec; source: string }> = [];
       for (const source of ranked(w)) {
-        for (const spec of w.sets.get(source) ?? []) {
+        for (const given of w.sets.get(source) ?? []) {
+          if (this.deletedNames.has(given.name)) continue;
+          const weight = this.weightOverrides.get(given.name);
+          const spec = weight === undefined ? given : { ...given, weight };
           const o = owner.get(spec.name);
           if (o !== undefined) {
             if (o.pool === poolName && o.source === source) continue; // the same name twice in one answer

@@ -230,7 +230,7 @@ export class Primary extends Balancer {
     switch (m.t) {
       case 'hello':
         // a `shutdown` sent before the worker could hear it is sent again here
-        this.send(slot, this.stopping ? { t: 'shutdown' } : { t: 'start', id: slot.id, config: this.config, health: this.healthStates(), tickets: this.ticketKeys, sources: this.poolSet.sources() });
+        this.send(slot, this.stopping ? { t: 'shutdown' } : { t: 'start', id: slot.id, config: this.config, health: this.healthStates(), tickets: this.ticketKeys, sources: this.poolSet.sources(), overrides: this.poolSet.overrides() });
         return;
       case 'listening':
         if (this.stopping) return;
@@ -315,6 +315,25 @@ export class Primary extends Balancer {
   }
 
   /** A source's new set applies here (health checks, /stats) and in every worker. */
+  override addBackend(pool: string | null, spec: BackendSpec): 'ok' | 'exists' | 'no-pool' {
+    const name = pool ?? this.poolSet.default.name;
+    const r = super.addBackend(name, spec);
+    if (r === 'ok') this.broadcast({ t: 'api', op: 'add', pool: name, spec });
+    return r;
+  }
+
+  override setBackendWeight(name: string, weight: number): Backend | null {
+    const b = super.setBackendWeight(name, weight);
+    if (b !== null) this.broadcast({ t: 'api', op: 'weight', name, weight });
+    return b;
+  }
+
+  override removeBackend(name: string): boolean {
+    const ok = super.removeBackend(name);
+    if (ok) this.broadcast({ t: 'api', op: 'delete', name });
+    return ok;
+  }
+
   override setSource(pool: string, source: string, specs: readonly BackendSpec[]): boolean {
     if (!super.setSource(pool, source, specs)) return false;
     this.broadcast({ t: 'source', pool, source, specs });

@@ -32,9 +32,22 @@
  *   backwards.
  */
 import type { Config } from '../config/types.js';
+import type { BackendSpec } from '../config/parse.js';
 import type { CircuitState } from '../core/health.js';
 import type { RelayStats } from '../l4/relay.js';
 import type { SourceSet } from '../stream/pools.js';
+
+/** Run-time API overrides (weights set, names taken out) until the next reload. */
+export interface ApiOverrides {
+  readonly weights: ReadonlyArray<readonly [string, number]>;
+  readonly deleted: readonly string[];
+}
+
+/** A run-time API call the primary applied, for every worker to apply too. */
+export type ApiChange =
+  | { readonly t: 'api'; readonly op: 'add'; readonly pool: string; readonly spec: BackendSpec }
+  | { readonly t: 'api'; readonly op: 'weight'; readonly name: string; readonly weight: number }
+  | { readonly t: 'api'; readonly op: 'delete'; readonly name: string };
 
 /** What the primary's active checks say about one backend. */
 export interface HealthState {
@@ -49,12 +62,13 @@ export interface HealthState {
 export type AdminAction = 'drain' | 'disable' | 'enable';
 
 export type ToWorker =
-  | { readonly t: 'start'; readonly id: number; readonly config: Config; readonly health: readonly HealthState[]; readonly tickets: Buffer | null; readonly sources: readonly SourceSet[] }
+  | { readonly t: 'start'; readonly id: number; readonly config: Config; readonly health: readonly HealthState[]; readonly tickets: Buffer | null; readonly sources: readonly SourceSet[]; readonly overrides: ApiOverrides }
   | { readonly t: 'tickets'; readonly keys: Buffer }
   | { readonly t: 'reload'; readonly config: Config }
   | { readonly t: 'health'; readonly states: readonly HealthState[] }
   | { readonly t: 'admin'; readonly backend: string; readonly action: AdminAction }
   | ({ readonly t: 'source' } & SourceSet)
+  | ApiChange
   | { readonly t: 'stats'; readonly req: number }
   | { readonly t: 'shutdown' };
 

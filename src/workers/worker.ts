@@ -158,6 +158,8 @@ export function runWorker(opts: { relay?: 'native' | 'js'; early?: EarlySignals 
           lb = b;
           // what the primary's discovery sources found so far
           for (const s of m.sources) b.poolSet.setSource(s.pool, s.source, s.specs);
+          // and the run-time API's weights and removals so far
+          b.poolSet.setOverrides(m.overrides);
           for (const s of m.health) health.set(s.name, s);
           for (const s of m.health) applyHealth(b, s);
           b.poolSet.rebuildAll();
@@ -202,6 +204,13 @@ export function runWorker(opts: { relay?: 'native' | 'js'; early?: EarlySignals 
           return;
         case 'source':
           lb?.poolSet.setSource(m.pool, m.source, m.specs);
+          return;
+        case 'api':
+          // the primary applied a run-time API call; the same here
+          if (!lb) return;
+          if (m.op === 'add') lb.poolSet.addApi(m.pool, m.spec);
+          else if (m.op === 'weight') lb.poolSet.setWeightApi(m.name, m.weight);
+          else lb.poolSet.removeApi(m.name);
           return;
         case 'tickets':
           lb?.tlsTerminator?.useSharedTicketKeys(Buffer.from(m.keys));

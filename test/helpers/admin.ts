@@ -37,14 +37,14 @@ export async function post(
   port: number,
   path: string,
   token?: string,
-  opts: { host?: string; timeoutMs?: number; rawAuthorization?: string; body?: string } = {},
+  opts: { host?: string; timeoutMs?: number; rawAuthorization?: string; body?: string; method?: string } = {},
 ): Promise<AdminResult> {
   const headers: http.OutgoingHttpHeaders = {};
   if (opts.rawAuthorization !== undefined) headers.authorization = opts.rawAuthorization;
   else if (token !== undefined) headers.authorization = `Bearer ${token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   const r = await request(port, path, {
-    method: 'POST',
+    method: opts.method ?? 'POST',
     headers,
     body: opts.body ?? '',
     host: opts.host,
@@ -117,4 +117,9 @@ export function csvRecords(text: string): Array<Record<string, string>> {
     if (r.length !== header.length) throw new Error(`CSV: row of ${r.length} fields, header has ${header.length}: ${r.join(',')}`);
     return Object.fromEntries(header.map((h, i) => [h, r[i]!]));
   });
+}
+
+/** A changing call with a JSON body (`POST /backends`, `PUT /backends/NAME/weight`, `DELETE /backends/NAME`). */
+export function call(port: number, method: string, path: string, token: string | undefined, body?: unknown): Promise<AdminResult> {
+  return post(port, path, token, { method, body: body === undefined ? undefined : JSON.stringify(body) });
 }
