@@ -1,4 +1,4 @@
-// Microbenchmark of the balancing strategies (DESIGN house rule 12: quality
+// Microbenchmark of the balancing strategies (quality as well as speed: quality
 // as well as speed). Uses the compiled output, so build first:
 //
 //   npx tsc -p tsconfig.json && node --expose-gc perf/bench-pick.mjs

@@ -1,6 +1,6 @@
 /**
  * The command line: flags and env into a Config, then run the balancer.
- * The only module that calls process.exit (exit codes: SPEC section 3).
+ * The only module that calls process.exit (exit codes: docs/reference.md).
  *
  *   lb4 [flags]                 run
  *   lb4 check --config FILE     validate a config file and exit 0 or 2

@@ -1,8 +1,8 @@
 /**
- * Logging: pino JSON lines on stdout (SPEC section 3).
+ * Logging: pino JSON lines on stdout (docs/reference.md).
  *
  * Two loggers share one destination: `log` honours --log-level; `always` is
- * pinned at info for the lines SPEC says are printed whatever the level (the
+ * pinned at info for the lines docs/reference.md ("Logs") says are printed whatever the level (the
  * start-up lines) and for the access log the user asked for explicitly.
  * Writes are asynchronous (sonic-boom) so logging never blocks the event loop
  * on a slow stdout; flush() is called before exit.

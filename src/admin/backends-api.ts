@@ -135,7 +135,6 @@ async function add(lb: AdminSource, req: IncomingMessage, res: ServerResponse): 
     case 'no-pool':
       return sendJson(res, 404, { error: `no such pool ${pool}` });
     case 'ok':
-      lb.loggers.log.info({ backend: spec.name, address: `${spec.host}:${spec.port}`, weight: spec.weight, pool: pool ?? lb.defaultPool.name }, 'backend added by the admin API');
       return sendJson(res, 201, entry(lb, spec.name));
   }
 }

@@ -1,8 +1,8 @@
 /**
- * The README's list of metrics, generated from the registry LbMetrics
+ * The list of metrics in docs/reference.md, generated from the registry LbMetrics
  * builds (in l4 and in l7 mode), so that the docs cannot drift from
  * `/metrics`: a unit test compares them, and `npm run docs:metrics`
- * rewrites the README between its markers. Not used at run time.
+ * rewrites docs/reference.md between its markers. Not used at run time.
  */
 import type { AdminSource } from './source.js';
 import { LbMetrics } from './metrics.js';
@@ -53,10 +53,10 @@ export function metricsTable(): string {
   return rows.join('\n');
 }
 
-/** Replace the generated block of a README text. */
+/** Replace the generated block of a docs/reference.md text. */
 export function withMetricsTable(readme: string): string {
   const a = readme.indexOf(METRICS_BEGIN);
   const b = readme.indexOf(METRICS_END);
-  if (a < 0 || b < a) throw new Error('README.md has no metrics markers');
+  if (a < 0 || b < a) throw new Error('docs/reference.md has no metrics markers');
   return `${readme.slice(0, a + METRICS_BEGIN.length)}\n${metricsTable()}\n${readme.slice(b)}`;
 }

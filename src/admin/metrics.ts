@@ -1,5 +1,5 @@
 /**
- * `GET /metrics`: the Prometheus text exposition (SPEC section 5), with
+ * `GET /metrics`: the Prometheus text exposition (docs/reference.md, "Admin API"), with
  * prom-client and a Registry of our own (never the global one, so two
  * balancers in one process, or an embedder's own metrics, never collide).
  *
@@ -81,6 +81,18 @@ export class LbMetrics {
     backendCounter(lb, registers, 'lb4_backend_connect_failures_total', 'Failed connects to the backend (each one, retried or not).', (b) => b.failures);
     backendCounter(lb, registers, 'lb4_backend_bytes_in_total', 'Bytes sent from clients to the backend.', (b) => b.bytesIn);
     backendCounter(lb, registers, 'lb4_backend_bytes_out_total', 'Bytes sent from the backend to clients.', (b) => b.bytesOut);
+    new Gauge({
+      name: 'lb4_backend_latency_ewma_seconds',
+      help: 'The peak-EWMA latency estimate p2c-ewma picks by (connect time in l4, time to first response byte in l7); absent before the first sample.',
+      labelNames: ['backend', 'pool'] as const,
+      registers,
+      collect() {
+        this.reset();
+        eachBackend(lb, (b, pool) => {
+          if (b.ewma.sampled) this.set({ backend: b.name, pool: pool.name }, b.ewma.value / 1000);
+        });
+      },
+    });
     backendGauge(lb, registers, 'lb4_backend_weight', 'Configured weight of the backend (0 = no new traffic).', (b) => b.configWeight);
     backendGauge(lb, registers, 'lb4_backend_effective_weight', 'Weight the picker uses now (slow start applied; scaled while slow start is on).', (b) => b.weight);
     backendGauge(lb, registers, 'lb4_backend_health_check_up', 'What the active health checks say: 1 up, 0 down (before the passive circuit and admin state).', (b) => (b.check.up ? 1 : 0));

@@ -87,6 +87,8 @@ export function backendStats(b: Backend, pool?: string, limit = 0, now = Date.no
       duration_ms: b.check.lastDurationMs,
     },
     circuit: b.circuit.state,
+    // the latency estimate p2c-ewma uses (ms: connect time in L4, time to first byte in L7); null before a sample
+    ewma_ms: b.ewma.sampled ? Math.round(b.ewma.value * 1000) / 1000 : null,
     // L7: final responses by status class, and a latency summary (null before the first request)
     responses: { '1xx': b.responses[1], '2xx': b.responses[2], '3xx': b.responses[3], '4xx': b.responses[4], '5xx': b.responses[5] },
     latency_ms: b.latency.count > 0 ? b.latency.summary() : null,

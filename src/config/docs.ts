@@ -1,7 +1,7 @@
 /**
- * The settings table of the README, generated from the settings table of
+ * The settings tables of docs/reference.md, generated from the settings table of
  * schema.ts so the docs cannot drift from `--help` (a unit test compares
- * them; `npm run docs:flags` rewrites the README between its markers),
+ * them; `npm run docs:flags` rewrites docs/reference.md between its markers),
  * grouped by topic as `--help` is.
  */
 import { SETTING_GROUPS, SETTINGS } from './schema.js';
@@ -26,10 +26,10 @@ export function settingsTable(): string {
   return out.slice(1).join('\n');
 }
 
-/** Replace the generated block of a README text. */
+/** Replace the generated block of a docs/reference.md text. */
 export function withSettingsTable(readme: string): string {
   const a = readme.indexOf(FLAGS_BEGIN);
   const b = readme.indexOf(FLAGS_END);
-  if (a < 0 || b < a) throw new Error('README.md has no flags markers');
+  if (a < 0 || b < a) throw new Error('docs/reference.md has no flags markers');
   return `${readme.slice(0, a + FLAGS_BEGIN.length)}\n${settingsTable()}\n${readme.slice(b)}`;
 }

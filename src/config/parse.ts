@@ -1,5 +1,5 @@
 /**
- * Parsers for the value syntaxes of SPEC section 2: durations, sizes,
+ * Parsers for the value syntaxes of docs/reference.md, "Settings": durations, sizes,
  * listen addresses, backend specs, booleans. Each throws a plain Error whose
  * message says what is wrong with the value; the caller prefixes the name of
  * the flag, env variable or YAML path.

@@ -1,5 +1,5 @@
 /**
- * Every setting of SPEC section 2 in one table: flag, env variable, YAML key
+ * Every setting of docs/reference.md, "Settings" in one table: flag, env variable, YAML key
  * (the camelCase `key`), default, help text and parser. The CLI builds its
  * options and `--help` from this table; the loader merges sources with it;
  * /config prints what it produced. Adding a setting means adding a row here
@@ -60,7 +60,7 @@ export interface SettingDef {
   readonly env?: string;
   /** The default as a user would write it (shown in --help), or null for none. */
   readonly defaultText: string | null;
-  /** How --help shows "no value" when that means something is off (SPEC section 2 writes `off`). */
+  /** How --help shows "no value" when that means something is off (docs/reference.md, "Settings" writes `off`). */
   readonly unsetText?: string;
   readonly help: string;
   readonly repeatable?: boolean;

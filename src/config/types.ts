@@ -1,5 +1,5 @@
 /**
- * The validated, frozen settings every other module reads (house rule 5:
+ * The validated, frozen settings every other module reads (validated once, then frozen; nothing downstream reads process.env:
  * nothing downstream reads process.env or re-parses strings).
  */
 import type { BackendSpec, DiscoverySpec, HostPort } from './parse.js';
@@ -16,8 +16,8 @@ export interface HealthCheckSpec {
   readonly expect: string | null;
   /**
    * Send a PROXY header with each check (config `healthCheck: {sendProxy}`):
-   * true = always, false = never, absent = when the backend gets one (SPEC:
-   * HAProxy `check-send-proxy`). A check sends v2 LOCAL or v1 UNKNOWN.
+   * true = always, false = never, absent = when the backend gets one (as
+   * HAProxy's `check-send-proxy`). A check sends v2 LOCAL or v1 UNKNOWN.
    */
   readonly sendProxy?: boolean;
 }

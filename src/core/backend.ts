@@ -175,7 +175,7 @@ export class Backend implements BackendView {
     return this.check.up && this.circuit.state === 'closed';
   }
 
-  /** The state of SPEC section 4: admin states win over health. */
+  /** The state (README "Health and failover"): admin states win over health. */
   get state(): BackendState {
     if (this.admin === 'disabled') return 'disabled';
     if (this.admin === 'draining' || this.removed) return 'draining';

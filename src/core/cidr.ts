@@ -1,7 +1,7 @@
 /**
  * CIDR blocks and a set of them, for deciding which clients are trusted
  * (to send a PROXY protocol header, to set X-Forwarded-For). Pure: no
- * `node:net` (house rule 2), so IP text is parsed here, without allocation.
+ * `node:net` (core is pure: clock and randomness come in as parameters), so IP text is parsed here, without allocation.
  *
  * Address text forms follow RFC 4291 section 2.2 (IPv6: up to eight groups of
  * 1-4 hex digits, one `::`, optional dotted-quad tail) and the usual strict

@@ -1,21 +1,26 @@
 /**
- * Typed errors with stable codes (house rule 4). Socket errno mapping lives
- * here and only here.
+ * Typed errors with stable codes, each described in docs/reference.md
+ * ("Error codes"; a unit test checks that every code is). Socket errno
+ * mapping lives here and only here.
  */
 
 export type ErrorSide = 'client' | 'backend' | 'internal';
 
-export type LbErrorCode =
-  | 'LB_ERR_CONNECT_REFUSED'
-  | 'LB_ERR_CONNECT_RESET'
-  | 'LB_ERR_CONNECT_TIMEOUT'
-  | 'LB_ERR_CONNECT_UNREACHABLE'
-  | 'LB_ERR_CONNECT_OTHER'
-  | 'LB_ERR_LOCAL_RESOURCE'
-  | 'LB_ERR_NO_BACKEND'
-  | 'LB_ERR_USAGE'
-  | 'LB_ERR_CONFIG'
-  | 'LB_ERR_LISTEN';
+/** Every error code lb4 raises (the native relay's addon throws the last two). */
+export const LB_ERROR_CODES = [
+  'LB_ERR_CONNECT_REFUSED',
+  'LB_ERR_CONNECT_RESET',
+  'LB_ERR_CONNECT_TIMEOUT',
+  'LB_ERR_CONNECT_UNREACHABLE',
+  'LB_ERR_CONNECT_OTHER',
+  'LB_ERR_LOCAL_RESOURCE',
+  'LB_ERR_USAGE',
+  'LB_ERR_LISTEN',
+  'LB_ERR_RELAY',
+  'LB_ERR_RELAY_ARG',
+] as const;
+
+export type LbErrorCode = (typeof LB_ERROR_CODES)[number];
 
 /** Base class of every error lb4 raises on purpose. */
 export class LbError extends Error {

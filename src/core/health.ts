@@ -17,7 +17,7 @@ export const CIRCUIT_MAX_TIMEOUT_MS = 5 * 60_000;
 
 /** Rise/fall state of the active checks of one backend. */
 export class CheckState {
-  /** What the active checks say. Backends start up (SPEC section 4). */
+  /** What the active checks say. Backends start up (README "Health and failover"). */
   up = true;
   /** Consecutive results against the current state. */
   streak = 0;

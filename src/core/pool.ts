@@ -1,6 +1,6 @@
 /**
  * A pool: its backends, the picker snapshot over the eligible ones, and the
- * panic rule of SPEC section 4. Pure (clock and randomness are injected).
+ * panic rule of README "Health and failover". Pure (clock and randomness are injected).
  *
  * Building is slow, picking is fast: every state, weight or membership change
  * calls rebuild(), which computes the eligible set, applies slow start, builds

@@ -1,7 +1,7 @@
 /**
  * A listener: a net.Server bound to one address. It counts what it accepts
  * and hands each client socket to the connection handler chosen once at
- * start-up (house rule 3).
+ * start-up (decided once, not per connection).
  *
  * TLS termination: the net.Server hands each raw socket to a tls.Server
  * that never listens itself (`tlsServer.emit('connection', raw)`, which is

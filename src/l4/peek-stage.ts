@@ -1,5 +1,5 @@
 /**
- * The peek stage between accept and dispatch (DESIGN.md stage 2), for the
+ * The peek stage between accept and dispatch (docs/architecture.md, "The data path", step 2), for the
  * listeners that need one (decided once per listener: --accept-proxy, or a
  * config `sni:` map):
  *

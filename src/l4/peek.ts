@@ -1,5 +1,5 @@
 /**
- * The Peek stage (DESIGN.md, stage 2): read the first bytes a client sends,
+ * The Peek stage (docs/architecture.md, "The data path", step 2): read the first bytes a client sends,
  * bounded in bytes and in time, until a pure parser (PROXY header, TLS
  * ClientHello) says it has seen enough. Nothing is lost: on success the
  * caller gets every byte read so far and decides what to give back to the

@@ -1,6 +1,6 @@
 /**
  * The L4 exchange: move bytes both ways between a client socket and a
- * backend socket, unchanged and in order (SPEC section 6).
+ * backend socket, unchanged and in order (docs/reference.md, "Streaming (L4)").
  *
  * - Backpressure without stream.pipe: a 'data' handler writes to the other
  *   side and pauses its source when write() returns false; the other side's

@@ -1,6 +1,6 @@
 /**
  * What lb4 sends a backend besides the client's bytes: the PROXY protocol
- * header (SPEC: `--send-proxy`, per backend `sendProxy:`) and the upstream
+ * header (`--send-proxy`, per backend `sendProxy:`) and the upstream
  * TLS options (`--backend-tls`, per backend `tls: true`). Shared by the L4
  * session, the L7 session and the health checker, so all three speak to a
  * backend the same way.
@@ -33,7 +33,7 @@ export function proxyVersionFor(config: Config, b: Backend): 0 | 1 | 2 {
   return config.sendProxy ?? 0;
 }
 
-/** TLS facts of a terminated client connection as PROXY v2 TLVs (SPEC section 2.2.1, 2.2.2, 2.2.6). */
+/** TLS facts of a terminated client connection as PROXY v2 TLVs (PROXY protocol spec, section 2.2.1, 2.2.2, 2.2.6). */
 export function tlsExtras(socket: Socket): ProxyV2Extras | null {
   const s = socket as TLSSocket;
   if (s.encrypted !== true) return null;
@@ -103,7 +103,7 @@ export function checkProxyHeader(config: Config, b: Backend): Buffer | null {
 /**
  * The upstream options of one balancer (the stream's UpstreamService): the
  * PROXY header and TLS options for each backend, with the TLS options and CA
- * files cached per backend and config (house rule 3: built once, not per
+ * files cached per backend and config (decided once, not per connection: built once, not per
  * connection). The caches belong to the instance: two balancers in one
  * process share nothing.
  */

@@ -1,5 +1,5 @@
 /**
- * Head rewriting for L7 mode (SPEC section 7): the outgoing request head is
+ * Head rewriting for L7 mode (docs/reference.md, "L7 rules"): the outgoing request head is
  * built from the client's original bytes, line by line, with only these edits:
  *
  * - `X-Forwarded-For`: the client IP is appended to the LAST such line as
@@ -230,7 +230,7 @@ function isNamed(tokens: string[], name: string, upgrading: boolean): boolean {
 }
 
 /**
- * The client IP of SPEC section 4 for one request: `peer` itself unless it is
+ * The client IP (docs/reference.md, "L7 rules") of one request: `peer` itself unless it is
  * a trusted proxy; then the rightmost `X-Forwarded-For` address (over every
  * XFF line, in order) that is not trusted, or the leftmost when all are. An
  * entry that is not an IP address ends the walk (the nearest trusted hop is

@@ -18,7 +18,7 @@
  *   the caller's ORIGINAL chunk, so the session can forward exact bytes and
  *   the body is never copied out of it;
  * - llhttp runs strictly (no lenient flag is ever set). On top of llhttp the
- *   wrapper enforces: the head size and header count limits (SPEC 7), an
+ *   wrapper enforces: the head size and header count limits (docs/reference.md, "L7 rules"), an
  *   exact request line `METHOD SP request-target SP HTTP/1.0|1.1 CRLF`
  *   (llhttp tolerates extra spaces, HTTP/0.9, HTTP/2.0 and RTSP/ICE),
  *   response versions 1.0/1.1 with a status of at least 100, and no

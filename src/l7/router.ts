@@ -6,7 +6,7 @@
  * without the port; its `path` is a plain prefix of the request path (the
  * target up to `?`). A missing host or path matches anything.
  *
- * Built once per config (house rule 3); route() does not allocate except for
+ * Built once per config (decided once, not per connection); route() does not allocate except for
  * lower-casing a Host that has upper-case letters or a port.
  */
 import type { RouteSpec } from '../config/types.js';

@@ -11,7 +11,7 @@
  *   same shared handle, so the port is read from the first worker's report.
  * - **Start-up lines.** Workers print none; the primary prints one
  *   `listening` line per listener and `admin listening` once every worker
- *   reports it is listening (SPEC section 3). A worker that cannot bind fails
+ *   reports it is listening (docs/reference.md). A worker that cannot bind fails
  *   the start: one line on stderr, exit 1, like a single lb4.
  * - **Health.** This class is a Balancer that never listens for clients: it
  *   holds the same pools and backends (built from the same config), runs the

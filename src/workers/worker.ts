@@ -42,7 +42,7 @@ function workerConfig(c: Config): Config {
 
 /**
  * Apply the primary's verdict on one backend's active checks. An up verdict
- * closes the passive circuit too (SPEC section 4); a backend back to healthy
+ * closes the passive circuit too (README "Health and failover"); a backend back to healthy
  * starts its slow-start ramp. Returns true when eligibility may have changed.
  */
 function applyHealth(lb: Balancer, s: HealthState): boolean {

@@ -1,5 +1,5 @@
 /**
- * Calls to lb4's admin HTTP API (SPEC section 5) for tests: one request per
+ * Calls to lb4's admin HTTP API (docs/reference.md, "Admin API") for tests: one request per
  * fresh connection (agent: false), 5 s timeout.
  */
 import type http from 'node:http';

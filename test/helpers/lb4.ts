@@ -2,7 +2,7 @@
  * Runs `bin/lb4` as a user does, for end-to-end tests.
  *
  * `startLb4` spawns `node bin/lb4 ...args`, parses its stdout as JSON lines
- * (SPEC section 3) and resolves once lb4 has logged one `"msg":"listening"`
+ * (docs/reference.md) and resolves once lb4 has logged one `"msg":"listening"`
  * line per listener (and `"msg":"admin listening"` when the admin server is
  * on): that is the contract for "ready". Bind to `127.0.0.1:0` and read the
  * real ports from `ports` / `adminPort`.

@@ -1,5 +1,5 @@
 /**
- * Settings (SPEC section 2): the value parsers of src/config/parse.ts and the
+ * Settings (docs/reference.md, "Settings"): the value parsers of src/config/parse.ts and the
  * merge of src/config/load.ts buildConfig with explicit cli/env objects
  * (never process.env): precedence cli > env > file > default, and error
  * messages that name the flag, env variable or YAML path.

@@ -1,5 +1,5 @@
 /**
- * The pure health state machines of src/core/health.ts (SPEC section 4):
+ * The pure health state machines of src/core/health.ts (README "Health and failover"):
  * rise/fall hysteresis of the active checks, and the passive circuit breaker
  * (maxFails → open → half-open after the fail timeout → one trial decides,
  * with the timeout doubling on failed trials up to CIRCUIT_MAX_TIMEOUT_MS).

@@ -1,6 +1,6 @@
 /**
- * Unit tests of the balancing strategies (SPEC section 4, DESIGN "The picker
- * contract"): exact pick sequences, distributions within a tolerance, and
+ * Unit tests of the balancing strategies (README "Strategies"; the picker
+ * contract in src/core/pickers/picker.ts): exact pick sequences, distributions within a tolerance, and
  * which keys move when a backend leaves or returns.
  */
 import t from 'tap';

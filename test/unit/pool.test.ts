@@ -1,6 +1,6 @@
 /**
  * The pool (src/core/pool.ts) with the real pickers and a fake clock:
- * eligibility (SPEC section 4), panic mode, the per-backend cap and the
+ * eligibility (README "Health and failover"), panic mode, the per-backend cap and the
  * queue signal (lastPickFull), the backend to avoid on retry, the half-open
  * trial connection, slow-start weights, and the fallback scan.
  */
@@ -58,7 +58,7 @@ function checkDown(b: Backend): void {
 t.test('eligibility: down, draining, disabled, removed and weight 0 are excluded', async (t) => {
   const [a, b, c, d, e, f] = backends('a', 'b', 'c', 'd', 'e', 'f');
   const pool = makePool([a!, b!, c!, d!, e!, f!]);
-  t.same(pool.eligible.map((x) => x.name), ['a', 'b', 'c', 'd', 'e', 'f'], 'all up at start (SPEC: backends start up)');
+  t.same(pool.eligible.map((x) => x.name), ['a', 'b', 'c', 'd', 'e', 'f'], 'all up at start (backends start up)');
   checkDown(b!);
   c!.admin = 'draining';
   d!.admin = 'disabled';

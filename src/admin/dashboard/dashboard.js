@@ -289,16 +289,19 @@
       setClass(r.down.l1, 'l1' + (dt > 0 ? '' : ' muted'));
 
       const ck = b.check || {};
+      // p2c-ewma's latency estimate (connect time in L4, time to first byte in L7), with the check
+      const ewma = typeof b.ewma_ms === 'number' ? 'ewma ' + fmtMs(b.ewma_ms) : '';
+      const ewmaTitle = ewma ? '; latency estimate (peak EWMA) ' + b.ewma_ms + ' ms' : '';
       if (ck.last === null || ck.last === undefined) {
         setClass(r.check, 'l1 check');
         setText(r.checkText, 'no check yet');
-        setTitle(r.cCheck, 'no active check has finished yet (or checks are off)');
-        setText(r.checkSub, '');
+        setTitle(r.cCheck, 'no active check has finished yet (or checks are off)' + ewmaTitle);
+        setText(r.checkSub, ewma);
       } else {
         setClass(r.check, ck.last === 'ok' ? 'l1 check ok' : 'l1 check fail');
         setText(r.checkText, ck.last);
-        setTitle(r.cCheck, ck.last + ' in ' + fmtMs(ck.duration_ms || 0) + (ck.last_at ? ' at ' + fmtDate(new Date(ck.last_at)) : ''));
-        setText(r.checkSub, fmtMs(ck.duration_ms || 0) + (ck.last_at ? ' · ' + fmtAgo(ck.last_at, now) : ''));
+        setTitle(r.cCheck, ck.last + ' in ' + fmtMs(ck.duration_ms || 0) + (ck.last_at ? ' at ' + fmtDate(new Date(ck.last_at)) : '') + ewmaTitle);
+        setText(r.checkSub, fmtMs(ck.duration_ms || 0) + (ck.last_at ? ' · ' + fmtAgo(ck.last_at, now) : '') + (ewma ? ' · ' + ewma : ''));
       }
 
       const rs = b.responses || {};

@@ -1,5 +1,5 @@
 /**
- * The registry of balancing strategies (SPEC section 4): every picker
+ * The registry of balancing strategies (README "Strategies"): every picker
  * factory, in the order help texts list them, and lookup by name or alias.
  */
 import type { PickerFactory } from './picker.js';

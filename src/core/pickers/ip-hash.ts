@@ -1,5 +1,5 @@
 /**
- * IP hash: consistent hashing of the client key (SPEC section 4), on a hash
+ * IP hash: consistent hashing of the client key (README "Strategies"), on a hash
  * ring with virtual nodes: Karger et al., "Consistent hashing and random
  * trees" (STOC 1997), section 4 (each cache is copied to several random
  * points of the unit circle and a key goes to the first point clockwise),
@@ -7,7 +7,7 @@
  *
  * Why a ring, and not Maglev or rendezvous hashing:
  * - Maglev's table is rebuilt as a whole, so when one backend leaves a few
- *   keys of other backends move too; SPEC wants exactly the leaver's keys.
+ *   keys of other backends move too; ip-hash promises that exactly the leaver's keys move.
  * - Weighted rendezvous hashing (Thaler & Ravishankar 1998; weights per
  *   Schindelhauer & Schomaker 2005) is exact but scores every backend on
  *   every pick, O(n); its O(log n) hierarchical forms are no longer exact.

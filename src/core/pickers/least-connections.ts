@@ -1,6 +1,6 @@
 /**
  * Least connections: the backend with the fewest active connections relative
- * to its weight (SPEC section 4); ties go round robin, i.e. among equals the
+ * to its weight (README "Strategies"); ties go round robin, i.e. among equals the
  * one picked least recently wins (first in configured order after a build).
  *
  * Loads are compared exactly, by cross-multiplication instead of division: a

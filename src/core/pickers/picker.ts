@@ -1,5 +1,5 @@
 /**
- * The picker contract (DESIGN.md, "The picker contract").
+ * The picker contract (docs/architecture.md).
  *
  * Building is slow, picking is fast: a pool builds a new picker whenever the
  * set of backends it may use, or their weights, change, and swaps one

@@ -1,7 +1,7 @@
 /**
  * Random: each first choice (attempt 0) is uniform over the backends, drawn
  * from the `random` source given to build() (never Math.random, so tests
- * are deterministic; house rule 2).
+ * are deterministic; core is pure: clock and randomness come in as parameters).
  *
  * Alternatives (attempt >= 1) walk from the first choice with a stride drawn
  * uniformly among the strides coprime to n: attempt k returns

@@ -1,6 +1,6 @@
 /**
  * Round robin: cycle over the backends in configured order, weights ignored
- * (SPEC section 4). Picks go 0, 1, 2, 0, 1, 2...
+ * (README "Strategies"). Picks go 0, 1, 2, 0, 1, 2...
  *
  * Every pick, first choice or alternative, takes the next backend in the
  * cycle. So a connection that finds its backend full and asks again (attempt

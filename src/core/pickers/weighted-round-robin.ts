@@ -1,6 +1,6 @@
 /**
  * Weighted round robin, nginx's "smooth" variant (ngx_http_upstream_round_robin.c,
- * ngx_http_upstream_get_peer, M. Dounin 2012), as SPEC section 4 requires:
+ * ngx_http_upstream_get_peer, M. Dounin 2012), as README "Strategies" requires:
  *
  *     for every backend: current += weight
  *     chosen = the backend with the largest current (the first in configured

@@ -1,5 +1,5 @@
 /**
- * `GET /metrics` end to end (SPEC section 5, README "Operating lb4"): the
+ * `GET /metrics` end to end (docs/reference.md, "Admin API", README "Operating lb4"): the
  * exposition parses as Prometheus text under a strict parser written here,
  * and the counters move by exactly what real traffic through `bin/lb4` did.
  */

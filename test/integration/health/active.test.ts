@@ -1,5 +1,5 @@
 /**
- * Active TCP checks through bin/lb4 (SPEC sections 3 and 4): a backend that
+ * Active TCP checks through bin/lb4 (docs/reference.md; README "Health and failover"): a backend that
  * stops listening is marked down after `--fall` failed checks, clients keep
  * being served meanwhile (a failed connect is retried on the other backend),
  * and once it listens again on the same port it is up after `--rise` good

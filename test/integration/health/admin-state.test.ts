@@ -1,5 +1,5 @@
 /**
- * Admin state changes (SPEC section 5): drain keeps open tunnels flowing and
+ * Admin state changes (docs/reference.md, "Admin API"): drain keeps open tunnels flowing and
  * sends new connections elsewhere; disable and enable; each POST answers the
  * backend's /stats entry; and the exact auth matrix (401 / 403 / 404 / 200,
  * auth checked before the backend name).
@@ -13,7 +13,7 @@ import { backendStats, count, hits } from './_util.js';
 
 const TOKEN = 'secret';
 
-/** The SPEC fields of a /stats backend entry (others, like check times, move on their own). */
+/** The documented core fields of a /stats backend entry (others, like check times, move on their own). */
 function specFields(b: Record<string, unknown>): Record<string, unknown> {
   const { name, address, weight, state, active, total, failures, bytes_in, bytes_out, last_used } = b;
   return { name, address, weight, state, active, total, failures, bytes_in, bytes_out, last_used };

@@ -1,5 +1,5 @@
 /**
- * HTTP health probe (`--health-check http:/PATH`, SPEC section 2): a backend
+ * HTTP health probe (`--health-check http:/PATH`, docs/reference.md, "Settings"): a backend
  * whose TCP port is open but whose /healthz answers 503 is down with reason
  * `status 503`; the one answering 200 stays up and gets all the traffic.
  */

@@ -1,5 +1,5 @@
 /**
- * Panic mode (SPEC sections 3 and 4): with no backend up but some down, the
+ * Panic mode (docs/reference.md; README "Health and failover"): with no backend up but some down, the
  * strategy picks among the down ones and lb4 still tries them; `panic` and
  * `panic over` are logged with the pool name at the state changes; /health
  * answers 503 `down` meanwhile.

@@ -1,5 +1,5 @@
 /**
- * The passive circuit alone (`--health-check off`, SPEC section 4):
+ * The passive circuit alone (`--health-check off`, README "Health and failover"):
  * `--max-fails` consecutive failed connects on real traffic take a backend
  * out for `--fail-timeout`; while out it gets no connect attempt; then one
  * trial connection decides (a failed trial keeps it out, for twice as long);

@@ -1,5 +1,5 @@
 /**
- * Per-backend connection cap and the wait queue (SPEC sections 2 and 4):
+ * Per-backend connection cap and the wait queue (docs/reference.md, "Settings"; README "Health and failover"):
  * with every up backend full, a client waits (accepted by lb4, nothing
  * reaches a backend) and is served as soon as a slot frees, oldest first;
  * `--queue-timeout` closes a waiting client (end `queue-timeout`);

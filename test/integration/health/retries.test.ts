@@ -1,5 +1,5 @@
 /**
- * Connect retries (SPEC section 4, `--retries`): a failed connect is retried
+ * Connect retries (README "Health and failover", `--retries`): a failed connect is retried
  * on another backend and the client sees nothing of it (access log
  * `retries`); with `--retries 0` a client that lands on a dead backend is
  * closed with end `no-backend`.

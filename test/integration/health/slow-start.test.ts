@@ -1,5 +1,5 @@
 /**
- * Slow start through bin/lb4 (SPEC sections 2 and 4): a backend that comes
+ * Slow start through bin/lb4 (docs/reference.md, "Settings"; README "Health and failover"): a backend that comes
  * back up ramps from low to full weight over `--slow-start`, so in the
  * first part of the window it gets clearly less than its share; after the
  * window it gets its full share. Not at process start.

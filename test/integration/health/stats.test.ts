@@ -1,5 +1,5 @@
 /**
- * Health checks never count in /stats (SPEC section 5: `total` counts client
+ * Health checks never count in /stats (docs/reference.md, "Admin API": `total` counts client
  * connections that reached a backend, not health checks): after many check
  * intervals with no traffic, every counter is still 0.
  */

@@ -1,5 +1,5 @@
 /**
- * The admin API's read side in L4 mode (SPEC section 5): /ping, /health
+ * The admin API's read side in L4 mode (docs/reference.md, "Admin API"): /ping, /health
  * (ok, and down when every backend is dead), /stats fields, types and exact
  * byte counts, /config with the token redacted.
  */

@@ -1,5 +1,5 @@
 /**
- * Backpressure (SPEC section 6): a backend streams 256 MiB to a client that
+ * Backpressure (docs/reference.md, "Streaming (L4)"): a backend streams 256 MiB to a client that
  * first does not read, then reads slowly, then fast. lb4 must stop reading
  * from the backend while the client is slow, so its RSS stays within 64 MiB
  * of what it was before, and every byte arrives in order.

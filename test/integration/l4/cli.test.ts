@@ -1,5 +1,5 @@
 /**
- * The command line (SPEC sections 1-3): usage errors exit 2 with one line on
+ * The command line (docs/reference.md, "Command line"; docs/reference.md): usage errors exit 2 with one line on
  * stderr naming the problem, a busy port exits 1, --help and --version.
  * Settings precedence and `lb4 check` are in settings.test.ts.
  */
@@ -62,8 +62,8 @@ t.test('port already in use: exit 1, one line', async (t) => {
   t.match(r2.stderr, /EADDRINUSE|in use/i);
 });
 
-/** SPEC section 2: every flag, its default as --help must show it, and its env variable. */
-const SPEC_FLAGS: Array<[flag: string, def: RegExp, env?: string]> = [
+/** docs/reference.md, "Settings": every flag, its default as --help must show it, and its env variable. */
+const DOCUMENTED_FLAGS: Array<[flag: string, def: RegExp, env?: string]> = [
   ['--mode', /default: l4\b/, 'LB_MODE'],
   ['--listen', /default: 0\.0\.0\.0:4443/, 'LB_LISTEN'],
   ['--backend', /default: none/, 'LB_BACKENDS'],
@@ -102,7 +102,7 @@ const SPEC_FLAGS: Array<[flag: string, def: RegExp, env?: string]> = [
   ['--keepalive-timeout', /default: 60s\b/],
 ];
 
-t.test('--help lists every flag of SPEC section 2 with its default and env', async (t) => {
+t.test('--help lists every flag of docs/reference.md, "Settings" with its default and env', async (t) => {
   const r = await runLb4(['--help']);
   t.equal(r.code, 0, 'exit 0');
   // Group the help into one entry per option (continuation lines folded in).
@@ -111,7 +111,7 @@ t.test('--help lists every flag of SPEC section 2 with its default and env', asy
     if (/^\s{1,4}-/.test(line)) entries.push(line.trim());
     else if (entries.length > 0 && /^\s{5,}\S/.test(line)) entries[entries.length - 1] += ` ${line.trim()}`;
   }
-  for (const [flag, def, env] of SPEC_FLAGS) {
+  for (const [flag, def, env] of DOCUMENTED_FLAGS) {
     const entry = entries.find((e) => e.split(/[\s,]+/).includes(flag));
     if (!t.ok(entry, `${flag} is listed`)) continue;
     t.match(entry!, def, `${flag} shows its default`);

@@ -1,5 +1,5 @@
 /**
- * SPEC section 6 half-close, for a client that ends before its backend
+ * docs/reference.md, "Streaming (L4)" half-close, for a client that ends before its backend
  * connect completed (a port probe, a client that sends and closes at once):
  * the backend must still see the FIN, and the tunnel must end. Found by the
  * benchmark harness: a probe through lb4 left iperf3's server waiting on a

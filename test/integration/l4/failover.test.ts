@@ -1,5 +1,5 @@
 /**
- * Connect failures (SPEC section 4): a dead backend among three. Every
+ * Connect failures (README "Health and failover"): a dead backend among three. Every
  * client still reaches a live backend (retries on another one), the dead
  * one's failures are counted and its total stays 0, the access log shows the
  * retries, and with nothing alive at all the client is closed (`no-backend`).

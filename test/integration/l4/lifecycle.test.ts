@@ -1,5 +1,5 @@
 /**
- * A connection's and the process's life (SPEC sections 2, 3): SIGTERM drain,
+ * A connection's and the process's life (docs/reference.md, "Settings"; docs/reference.md): SIGTERM drain,
  * idle timeout, the access-log line and --max-conns, and an IPv6 listener.
  */
 import t from 'tap';

@@ -1,7 +1,7 @@
 /**
  * The two ways an L4 tunnel moves bytes, side by side: the native relay
  * (native/relay.c, the default where it was built) and the JavaScript
- * Tunnel (LB4_RELAY=js, and always for TLS). Each runs the same SPEC
+ * Tunnel (LB4_RELAY=js, and always for TLS). Each runs the same documented
  * section 6 cases end to end through bin/lb4: bytes unchanged both ways
  * with backpressure, half-close each way, the idle timeout, a reset from
  * either side passed on as a reset (ECONNRESET on the other side, not a

@@ -1,7 +1,7 @@
 /**
- * Settings precedence (SPEC section 2: flags > env > config file >
+ * Settings precedence (docs/reference.md, "Settings": flags > env > config file >
  * defaults), checked through /stats, /config and traffic, and
- * `lb4 check --config` (SPEC section 3).
+ * `lb4 check --config` (docs/reference.md).
  */
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

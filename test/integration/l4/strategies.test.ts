@@ -1,5 +1,5 @@
 /**
- * L4 balancing strategies end to end (SPEC section 4): exact pick sequences
+ * L4 balancing strategies end to end (README "Strategies"): exact pick sequences
  * for round-robin and smooth weighted round-robin, least-connections against
  * held connections, and ip-hash stickiness per client IP (distinct loopback
  * source addresses).

@@ -1,5 +1,5 @@
 /**
- * SPEC section 6 streaming promises, end to end: bytes unchanged both ways
+ * docs/reference.md, "Streaming (L4)" streaming promises, end to end: bytes unchanged both ways
  * (64 MiB with sha256), half-close in each direction, server speaks first,
  * and a reset on one side closes the other without hurting lb4.
  */

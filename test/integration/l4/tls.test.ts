@@ -1,5 +1,5 @@
 /**
- * TLS termination (SPEC section 2 `--tls-cert/--tls-key`, section 3
+ * TLS termination (docs/reference.md, "Settings" `--tls-cert/--tls-key`, section 3
  * `tls-error`): a verifying Node client and `openssl s_client` reach a plain
  * echo backend through lb4; a plain-TCP client that sends garbage is closed,
  * logged, and lb4 keeps serving.

@@ -1,5 +1,5 @@
 /**
- * L7 errors and limits, each provoked for real (SPEC section 7, the L7
+ * L7 errors and limits, each provoked for real (docs/reference.md, "L7 rules", the L7
  * issue): malformed requests → 400 and the backend saw no byte (HTTP/1.0
  * with Transfer-Encoding included, RFC 9112 section 6.1); 431 for the
  * head size and header count limits; 408 slow head; 405 CONNECT; 502

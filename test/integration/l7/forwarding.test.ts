@@ -1,5 +1,5 @@
 /**
- * L7 head edits (SPEC section 7) end to end: X-Forwarded-For appended to the
+ * L7 head edits (docs/reference.md, "L7 rules") end to end: X-Forwarded-For appended to the
  * last such line or added; X-Forwarded-Proto set (http, https over TLS, a
  * client-sent one replaced); hop-by-hop headers removed while header order
  * and case are kept; --trust-proxy (a spoofed header from an untrusted peer

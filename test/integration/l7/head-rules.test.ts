@@ -1,6 +1,6 @@
 /**
  * Two rules of the request head's life in L7 mode:
- * - --header-timeout counts from the head's first byte (SPEC section 2): a
+ * - --header-timeout counts from the head's first byte (docs/reference.md, "Settings"): a
  *   client idle before it is under the keep-alive rule, not answered 408;
  * - an HTTP/1.0 client never receives a 1xx interim response (RFC 9110
  *   section 15.2): lb4 drops it and forwards the final response.

@@ -1,5 +1,5 @@
 /**
- * Live reconfiguration through `bin/lb4` (SPEC section 3, SIGHUP with
+ * Live reconfiguration through `bin/lb4` (docs/reference.md, SIGHUP with
  * --config; issue 5 "Live reconfiguration"): a long-running tunnel survives a
  * reload that removes its backend (which shows `draining` until its last
  * connection closes, then disappears); new connections follow the new

@@ -1,5 +1,5 @@
 /**
- * `--workers N` through `bin/lb4` (issue 5 "Multi-core", SPEC section 3):
+ * `--workers N` through `bin/lb4` (issue 5 "Multi-core", docs/reference.md):
  * start-up lines printed once by the primary; connections spread over the
  * workers; /stats sums them (and gives per-worker numbers); health checks
  * run once in the primary and reach every worker; admin actions and SIGHUP

@@ -1,12 +1,12 @@
-// The README's metrics table is generated from the /metrics registry: a new,
+// The metrics table of docs/reference.md is generated from the /metrics registry: a new,
 // renamed or removed metric must be documented (run `npm run docs:metrics`).
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { metricDocs, withMetricsTable } from '../../src/admin/metrics-docs.js';
 
-t.test('README metrics table matches the registry', async (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  t.equal(readme, withMetricsTable(readme), 'README.md is stale: run `npm run docs:metrics`');
+t.test('docs/reference.md metrics table matches the registry', async (t) => {
+  const readme = readFileSync(new URL('../../docs/reference.md', import.meta.url), 'utf8');
+  t.equal(readme, withMetricsTable(readme), 'docs/reference.md is stale: run `npm run docs:metrics`');
 });
 
 t.test('metric names do not depend on the mode', async (t) => {

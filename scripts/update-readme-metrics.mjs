@@ -1,7 +1,0 @@
-// Rewrite the metrics table in README.md from the /metrics registry (run after `npm run build`).
-import { readFileSync, writeFileSync } from 'node:fs';
-import { withMetricsTable } from '../dist/admin/metrics-docs.js';
-
-const path = new URL('../README.md', import.meta.url);
-writeFileSync(path, withMetricsTable(readFileSync(path, 'utf8')));
-console.log('README.md metrics table updated');
