@@ -2,7 +2,7 @@
  * Small helpers shared by the L4 end-to-end tests of test/integration/l4/
  * (kept out of that directory so `tap test/integration/l4/` runs only tests).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { attachHelpers, connect, type ConnectOptions, type TestSocket } from './clients.js';
@@ -14,6 +14,49 @@ export interface Host {
 }
 
 export const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/** What echoThrough() sent and got back. */
+export interface EchoResult {
+  received: number;
+  sentSha256: string;
+  receivedSha256: string;
+}
+
+/**
+ * Send `total` random bytes to an echo backend through lb4 at `port` and
+ * read them back, with backpressure (wait for 'drain' whenever write() says
+ * so); `chunk(sent)` sizes each write (uneven sizes keep reads and writes
+ * from lining up). Ends the write half after the last byte and resolves
+ * once the backend's end came through, within `timeoutMs`.
+ */
+export async function echoThrough(t: Host, port: number, total: number, chunk: (sent: number) => number, timeoutMs = 60_000): Promise<EchoResult> {
+  const sock = net.connect({ port, host: '127.0.0.1' });
+  t.teardown(() => sock.destroy());
+  await new Promise<void>((resolve, reject) => {
+    sock.once('connect', resolve);
+    sock.once('error', reject);
+  });
+  const inHash = createHash('sha256');
+  let received = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    sock.on('data', (d: Buffer) => {
+      received += d.length;
+      inHash.update(d);
+    });
+    sock.once('end', resolve);
+    sock.once('error', reject);
+  });
+  const outHash = createHash('sha256');
+  for (let sent = 0; sent < total; ) {
+    const b = randomBytes(Math.min(total - sent, chunk(sent)));
+    outHash.update(b);
+    sent += b.length;
+    if (!sock.write(b)) await new Promise<void>((r) => sock.once('drain', () => r()));
+  }
+  sock.end();
+  await within(done, timeoutMs, `echo of ${total} bytes (have ${received})`);
+  return { received, sentSha256: outHash.digest('hex'), receivedSha256: inHash.digest('hex') };
+}
 
 /** connect() whose socket is destroyed in the test's teardown. */
 export async function tracked(t: Host, port: number, host = '127.0.0.1', opts: ConnectOptions = {}): Promise<TestSocket> {

@@ -23,7 +23,7 @@ import { makeCerts } from '../../helpers/certs.js';
 import { attachHelpers, tlsConnect } from '../../helpers/clients.js';
 import { getJson } from '../../helpers/admin.js';
 import { withLb4 } from '../../helpers/lb4.js';
-import { tracked, waitAccess, within } from '../../helpers/l4-e2e.js';
+import { echoThrough, tracked, waitAccess, within } from '../../helpers/l4-e2e.js';
 import type { Lb4Process } from '../../helpers/lb4.js';
 
 const built = existsSync(new URL('../../../build/Release/lb4_relay.node', import.meta.url));
@@ -74,32 +74,10 @@ for (const mode of modes) {
       t.teardown(() => echo.close());
       const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `${echo.address},name=echo`], { env });
       const total = 16 * 1024 * 1024;
-      const sock = net.connect({ port: lb.ports[0]!, host: '127.0.0.1' });
-      t.teardown(() => sock.destroy());
-      await once(sock, 'connect');
-      const inHash = createHash('sha256');
-      let received = 0;
-      const done = new Promise<void>((resolve, reject) => {
-        sock.on('data', (d: Buffer) => {
-          received += d.length;
-          inHash.update(d);
-        });
-        sock.once('end', resolve);
-        sock.once('error', reject);
-      });
-      const outHash = createHash('sha256');
       // uneven chunk sizes, so reads and writes do not line up
-      for (let sent = 0; sent < total; ) {
-        const n = Math.min(total - sent, 1000 + ((sent * 7) % 300_000));
-        const b = randomBytes(n);
-        outHash.update(b);
-        sent += n;
-        if (!sock.write(b)) await once(sock, 'drain');
-      }
-      sock.end();
-      await within(done, 30_000, `echo of ${total} bytes (have ${received})`);
-      t.equal(received, total, 'every byte came back');
-      t.equal(inHash.digest('hex'), outHash.digest('hex'), 'sha256 equal');
+      const r = await echoThrough(t, lb.ports[0]!, total, (sent) => 1000 + ((sent * 7) % 300_000), 30_000);
+      t.equal(r.received, total, 'every byte came back');
+      t.equal(r.receivedSha256, r.sentSha256, 'sha256 equal');
       const [l] = await waitAccess(lb, 1);
       t.equal(l!.bytes_in, total, 'access log bytes_in');
       t.equal(l!.bytes_out, total, 'access log bytes_out');
