@@ -378,6 +378,17 @@ static void open_pipe(relay_t *r, dir_t *d) {
   __atomic_fetch_add(&r->st_pipes_opened, 1, __ATOMIC_RELAXED);
 }
 
+/* Direction s read its end: note it, and pass the FIN on once flushed. 0, or -1 after the pair was finished. */
+static int read_end(relay_t *r, pair_t *p, int s) {
+  note_eof(p, s);
+  int err = maybe_shut(p, s);
+  if (err) {
+    fail(r, p, 1 - s, err);
+    return -1;
+  }
+  return 0;
+}
+
 /* pump() for a direction with a pipe: socket -> pipe -> socket, no copy. */
 static int pump_splice(relay_t *r, pair_t *p, int s, int64_t now) {
   dir_t *d = &p->d[s];
@@ -390,15 +401,7 @@ static int pump_splice(relay_t *r, pair_t *p, int s, int64_t now) {
       fail(r, p, s, errno);
       return -1;
     }
-    if (n == 0) {
-      note_eof(p, s);
-      int err = maybe_shut(p, s);
-      if (err) {
-        fail(r, p, 1 - s, err);
-        return -1;
-      }
-      return 0;
-    }
+    if (n == 0) return read_end(r, p, s);
     *count += (double)n;
     p->last_ms = now;
     d->piped = (uint32_t)n;
@@ -429,15 +432,7 @@ static int pump(relay_t *r, pair_t *p, int s, int64_t now) {
       fail(r, p, s, errno);
       return -1;
     }
-    if (n == 0) {
-      note_eof(p, s);
-      int err = maybe_shut(p, s);
-      if (err) {
-        fail(r, p, 1 - s, err);
-        return -1;
-      }
-      return 0;
-    }
+    if (n == 0) return read_end(r, p, s);
     *count += (double)n;
     p->last_ms = now;
     ssize_t off = 0;

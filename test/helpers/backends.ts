@@ -144,6 +144,21 @@ async function track(server: net.Server, at: ListenAt = {}): Promise<TestBackend
   return backend;
 }
 
+/**
+ * A backend of the test's own making: `onConnection` runs for each accepted
+ * socket (already tracked, with an error listener). Closed at the test's
+ * teardown. `allowHalfOpen` keeps the write half open after the client's FIN.
+ */
+export async function tcpBackend(
+  t: { teardown(fn: () => unknown): void },
+  onConnection: (s: net.Socket) => void,
+  opts: { allowHalfOpen?: boolean } = {},
+): Promise<TestBackend> {
+  const b = await track(net.createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection));
+  t.teardown(() => b.close());
+  return b;
+}
+
 /** An echo server: every byte comes back; when the client ends, it ends after echoing everything. */
 export interface EchoBackend extends TestBackend {
   /** bytes received over all connections */

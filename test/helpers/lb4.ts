@@ -16,6 +16,9 @@
  * them in `opts.env`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Absolute path of the repository's `bin/lb4`. */
@@ -434,4 +437,16 @@ export function runLb4(args: string[], opts: RunOptions = {}): Promise<RunResult
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/**
+ * Writes `lines` (a YAML config) to a file in a temporary folder removed at
+ * the test's teardown; returns the file's path for `--config`.
+ */
+export function configFile(t: TeardownHost, lines: readonly string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lb4-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'lb4.yaml');
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
 }

@@ -6,19 +6,7 @@
  */
 import t from 'tap';
 import { ClientTable, RATE_WINDOW_MS, retryAfterSeconds } from '../../src/core/client-table.js';
-
-/** xorshift32 in [0, 1). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
+import { prng } from '../helpers/random.js';
 
 t.test('connections: counted per IP until closed', async (t) => {
   const tb = new ClientTable(16);

@@ -10,19 +10,7 @@ import { Backend } from '../../src/core/backend.js';
 import { Pool } from '../../src/core/pool.js';
 import { hashString } from '../../src/core/hash.js';
 import { ipHash } from '../../src/core/pickers/index.js';
-
-/** xorshift32 in [0, 1). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
+import { prng } from '../helpers/random.js';
 
 /** 1,000 client keys: key 0 takes `hot` of the arrivals, the rest a Zipf(1.1) tail. */
 function skewedKeys(seed: number, hot = 0.3): () => number {

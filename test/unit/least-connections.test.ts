@@ -10,29 +10,13 @@
 import t, { type Test } from 'tap';
 import { leastConnections } from '../../src/core/pickers/index.js';
 import type { Picker } from '../../src/core/pickers/picker.js';
+import { prng, noRandom } from '../helpers/random.js';
 
 interface TestBackend {
   name: string;
   weight: number;
   active: number;
 }
-
-/** xorshift32: a deterministic source of numbers in (0, 1). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-
-const noRandom = (): number => {
-  throw new Error('this strategy must not draw random numbers');
-};
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);

@@ -11,6 +11,7 @@ import { EWMA_DECAY_MS, PeakEwma } from '../../src/core/ewma.js';
 import { Backend } from '../../src/core/backend.js';
 import { Pool } from '../../src/core/pool.js';
 import { findPickerFactory, p2cEwma, type PoolLive } from '../../src/core/pickers/index.js';
+import { prng } from '../helpers/random.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -44,19 +45,6 @@ function script(...xs: number[]): () => number {
  * xorshift32 in [0, 1). The state lives in a Uint32Array: a closure
  * variable above 2^30 would be a heap number, allocated on every call.
  */
-function prng(seed: number): () => number {
-  const state = new Uint32Array(1);
-  state[0] = seed >>> 0 || 1;
-  return () => {
-    let s = state[0]!;
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    state[0] = s;
-    return state[0]! / 4294967296;
-  };
-}
-
 function live(lowest = 0): PoolLive {
   return { lowestLatency: lowest };
 }

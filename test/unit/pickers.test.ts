@@ -17,6 +17,7 @@ import {
 } from '../../src/core/pickers/index.js';
 import { buildWeightedRoundRobin } from '../../src/core/pickers/weighted-round-robin.js';
 import type { Picker } from '../../src/core/pickers/picker.js';
+import { prng, noRandom } from '../helpers/random.js';
 
 interface TestBackend {
   name: string;
@@ -27,23 +28,6 @@ interface TestBackend {
 function backends(weights: readonly number[], names?: readonly string[]): TestBackend[] {
   return weights.map((weight, i) => ({ name: names?.[i] ?? `b${i}`, weight, active: 0 }));
 }
-
-/** xorshift32: a deterministic source of numbers in (0, 1). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-
-const noRandom = (): number => {
-  throw new Error('this strategy must not draw random numbers');
-};
 
 function picks(p: Picker, count: number, key = 0): number[] {
   const out: number[] = [];

@@ -10,6 +10,7 @@ import {
   type ClientHelloResult,
   type ClientHelloOk,
 } from '../../src/l4/sni.js';
+import { prng } from '../helpers/random.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -165,18 +166,6 @@ function ok(t: Tap, r: ClientHelloResult): ClientHelloOk {
   return r as ClientHelloOk;
 }
 type Tap = Pick<Test, 'equal'>;
-
-/** Seeded PRNG (mulberry32) so fuzz runs are reproducible. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function safeParse(buf: Buffer, max?: number): ClientHelloResult {
   try {

@@ -18,7 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import { echoBackend, sinkBackend } from '../../helpers/backends.js';
+import { echoBackend, sinkBackend, tcpBackend } from '../../helpers/backends.js';
 import { makeCerts } from '../../helpers/certs.js';
 import { attachHelpers, tlsConnect } from '../../helpers/clients.js';
 import { getJson } from '../../helpers/admin.js';
@@ -93,7 +93,7 @@ for (const mode of modes) {
 
     t.test('half-close: the client ends first, the backend answers after', async (t) => {
       let got = '';
-      const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      const server = await tcpBackend(t, (s) => {
         s.on('error', () => {});
         s.setEncoding('utf8');
         s.on('data', (d: string) => (got += d));
@@ -101,12 +101,8 @@ for (const mode of modes) {
           // the client's FIN came through: answer only now, then end
           setTimeout(() => s.end(`got ${got}`), 50);
         });
-      });
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      t.teardown(() => server.close());
-      const port = (server.address() as net.AddressInfo).port;
-      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `127.0.0.1:${port},name=b`], { env });
+      }, { allowHalfOpen: true });
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `${server.address},name=b`], { env });
       const c = await tracked(t, lb.ports[0]!);
       c.write('hel');
       await handedOver(lb, mode.relay, 1);
@@ -157,17 +153,13 @@ for (const mode of modes) {
     });
 
     t.test('a backend reset reaches the client as a reset; lb4 goes on', async (t) => {
-      const server = net.createServer((s) => {
+      const server = await tcpBackend(t, (s) => {
         s.on('error', () => {});
         s.once('data', () => s.resetAndDestroy());
       });
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      t.teardown(() => server.close());
-      const port = (server.address() as net.AddressInfo).port;
       const echo = await echoBackend();
       t.teardown(() => echo.close());
-      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--strategy', 'round-robin', '--backend', `127.0.0.1:${port},name=rst`, '--backend', `${echo.address},name=echo`], { env });
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--strategy', 'round-robin', '--backend', `${server.address},name=rst`, '--backend', `${echo.address},name=echo`], { env });
       const c = await tracked(t, lb.ports[0]!);
       await handedOver(lb, mode.relay, 1);
       c.write('boom');
@@ -186,7 +178,7 @@ for (const mode of modes) {
 
     t.test('a client reset reaches the backend as a reset', async (t) => {
       const seen: Array<Promise<string>> = [];
-      const server = net.createServer((s) => {
+      const server = await tcpBackend(t, (s) => {
         seen.push(
           new Promise<string>((resolve) => {
             s.on('data', (d: Buffer) => s.write(d));
@@ -195,11 +187,7 @@ for (const mode of modes) {
           }),
         );
       });
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      t.teardown(() => server.close());
-      const port = (server.address() as net.AddressInfo).port;
-      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `127.0.0.1:${port},name=b`], { env });
+      const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `${server.address},name=b`], { env });
       const c = await tracked(t, lb.ports[0]!);
       c.write('ping');
       t.equal((await c.readBytes(4)).toString(), 'ping');
@@ -262,7 +250,7 @@ t.test('TLS termination: a reset passes through as a reset, both ways', { skip: 
   t.teardown(() => certs.cleanup());
   const ends: Array<Promise<string>> = [];
   let resetOnData = true;
-  const server = net.createServer((s) => {
+  const server = await tcpBackend(t, (s) => {
     const first = resetOnData;
     ends.push(
       new Promise<string>((resolve) => {
@@ -272,11 +260,7 @@ t.test('TLS termination: a reset passes through as a reset, both ways', { skip: 
     );
     s.on('data', (d: Buffer) => (first ? s.resetAndDestroy() : s.write(d)));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const port = (server.address() as net.AddressInfo).port;
-  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--tls-cert', certs.cert, '--tls-key', certs.key, '--backend', `127.0.0.1:${port},name=b`]);
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--tls-cert', certs.cert, '--tls-key', certs.key, '--backend', `${server.address},name=b`]);
 
   const a = await tlsConnect(lb.ports[0]!, { ca: certs.ca, servername: 'localhost' });
   t.teardown(() => a.destroy());

@@ -7,7 +7,7 @@ import t from 'tap';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { echoBackend, namedBackend, sinkBackend } from '../../helpers/backends.js';
+import { echoBackend, namedBackend, sinkBackend, tcpBackend } from '../../helpers/backends.js';
 import { attachHelpers } from '../../helpers/clients.js';
 import { withLb4 } from '../../helpers/lb4.js';
 import { echoThrough, sha256, tracked, waitAccess } from '../../helpers/l4-e2e.js';
@@ -30,22 +30,21 @@ t.test('64 MiB of random bytes both ways, sha256 equal', async (t) => {
 t.test('half-close: the client ends first; the backend still answers', async (t) => {
   let backendSawEnd = false;
   let received = '';
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => (received += d));
-    s.on('error', () => {});
-    s.on('end', () => {
-      backendSawEnd = true;
-      // Our read half is done; we may still write.
-      s.write(`got ${received.length} bytes: ${received}\n`);
-      setImmediate(() => s.end('bye\n'));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  const bport = (server.address() as net.AddressInfo).port;
-  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `127.0.0.1:${bport},name=hc`]);
+  const server = await tcpBackend(
+    t,
+    (s) => {
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (received += d));
+      s.on('end', () => {
+        backendSawEnd = true;
+        // Our read half is done; we may still write.
+        s.write(`got ${received.length} bytes: ${received}\n`);
+        setImmediate(() => s.end('bye\n'));
+      });
+    },
+    { allowHalfOpen: true },
+  );
+  const lb = await withLb4(t, ['--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log', '--backend', `${server.address},name=hc`]);
 
   const c = await tracked(t, lb.ports[0]!, '127.0.0.1', { allowHalfOpen: true });
   c.end('question');

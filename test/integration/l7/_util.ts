@@ -191,6 +191,15 @@ export function delayedBackend(name: string, delayMs: number): Promise<HttpBacke
   });
 }
 
+/** What headEchoBackend() answers: the request head it received. */
+export interface Echo {
+  name: string;
+  method: string;
+  url: string;
+  rawHeaders: string[];
+  httpVersion: string;
+}
+
 /** Backends that echo the request head they received as JSON (rawHeaders, url, method). */
 export function headEchoBackend(name: string): Promise<HttpBackend> {
   return httpBackend(name, {

@@ -8,20 +8,9 @@
  * backend.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { withLb4 } from '../../helpers/lb4.js';
+import { configFile, withLb4 } from '../../helpers/lb4.js';
 import { httpBackend } from '../../helpers/backends.js';
-import { RawClient, headEchoBackend, l7Args, rawBackend, rawExchange, statusOf } from './_util.js';
-
-interface Echo {
-  name: string;
-  method: string;
-  url: string;
-  rawHeaders: string[];
-  httpVersion: string;
-}
+import { RawClient, headEchoBackend, type Echo, l7Args, rawBackend, rawExchange, statusOf } from './_util.js';
 
 /** The Host lines a backend received, as [name, value] pairs. */
 function hostLines(e: Echo): Array<[string, string]> {
@@ -35,27 +24,20 @@ t.test('routed by the authority, forwarded in origin form with Host: authority',
   const web = await headEchoBackend('web');
   const api = await headEchoBackend('api');
   for (const b of [a, web, api]) t.teardown(() => b.close());
-  const dir = mkdtempSync(join(tmpdir(), 'lb4-l7-abs-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'lb4.yaml');
-  writeFileSync(
-    file,
-    [
-      'mode: l7',
-      'pools:',
-      '  a:',
-      `    backends: [{address: "${a.address}", name: a1}]`,
-      '  web:',
-      `    backends: [{address: "${web.address}", name: web1}]`,
-      '  api:',
-      `    backends: [{address: "${api.address}", name: api1}]`,
-      'defaultPool: web',
-      'routes:',
-      '  - {host: a.test, pool: a}',
-      '  - {path: /api/, pool: api}',
-      '',
-    ].join('\n'),
-  );
+  const file = configFile(t, [
+    'mode: l7',
+    'pools:',
+    '  a:',
+    `    backends: [{address: "${a.address}", name: a1}]`,
+    '  web:',
+    `    backends: [{address: "${web.address}", name: web1}]`,
+    '  api:',
+    `    backends: [{address: "${api.address}", name: api1}]`,
+    'defaultPool: web',
+    'routes:',
+    '  - {host: a.test, pool: a}',
+    '  - {path: /api/, pool: api}',
+  ]);
   const lb = await withLb4(t, ['--config', file, '--listen', '127.0.0.1:0', '--health-check', 'off', '--access-log']);
   const c = await RawClient.open(lb.ports[0]!);
   t.teardown(() => c.close());

@@ -12,15 +12,7 @@ import { readFileSync } from 'node:fs';
 import { withLb4 } from '../../helpers/lb4.js';
 import { makeCerts } from '../../helpers/certs.js';
 import { httpBackend } from '../../helpers/backends.js';
-import { RawClient, headEchoBackend, l7Args } from './_util.js';
-
-interface Echo {
-  name: string;
-  method: string;
-  url: string;
-  rawHeaders: string[];
-  httpVersion: string;
-}
+import { RawClient, headEchoBackend, type Echo, l7Args } from './_util.js';
 
 function pairs(raw: string[]): Array<[string, string]> {
   const out: Array<[string, string]> = [];

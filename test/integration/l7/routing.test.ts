@@ -4,10 +4,7 @@
  * (200 while a backend is up, 503 when none is; never forwarded).
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { withLb4 } from '../../helpers/lb4.js';
+import { configFile, withLb4 } from '../../helpers/lb4.js';
 import { closedPort, httpBackend } from '../../helpers/backends.js';
 import { RawClient } from './_util.js';
 
@@ -16,30 +13,23 @@ t.test('routes: Host exact and *.suffix, path prefix, first match wins, default 
   const web = await httpBackend('web');
   const stat = await httpBackend('static');
   for (const b of [api, web, stat]) t.teardown(() => b.close());
-  const dir = mkdtempSync(join(tmpdir(), 'lb4-l7-routes-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'lb4.yaml');
-  writeFileSync(
-    file,
-    [
-      'mode: l7',
-      'pools:',
-      '  api:',
-      `    backends: [{address: "${api.address}", name: api1}]`,
-      '  web:',
-      `    backends: [{address: "${web.address}", name: web1}]`,
-      '  static:',
-      '    strategy: round-robin',
-      `    backends: [{address: "${stat.address}", name: static1}]`,
-      'defaultPool: web',
-      'routes:',
-      '  - {host: api.example.com, pool: api}',
-      '  - {host: "*.example.org", path: /static/, pool: static}',
-      '  - {path: /api/, pool: api}',
-      '  - {host: "*.example.org", pool: api}',
-      '',
-    ].join('\n'),
-  );
+  const file = configFile(t, [
+    'mode: l7',
+    'pools:',
+    '  api:',
+    `    backends: [{address: "${api.address}", name: api1}]`,
+    '  web:',
+    `    backends: [{address: "${web.address}", name: web1}]`,
+    '  static:',
+    '    strategy: round-robin',
+    `    backends: [{address: "${stat.address}", name: static1}]`,
+    'defaultPool: web',
+    'routes:',
+    '  - {host: api.example.com, pool: api}',
+    '  - {host: "*.example.org", path: /static/, pool: static}',
+    '  - {path: /api/, pool: api}',
+    '  - {host: "*.example.org", pool: api}',
+  ]);
   const lb = await withLb4(t, ['--config', file, '--listen', '127.0.0.1:0', '--health-check', 'off', '--admin', '127.0.0.1:0']);
   const c = await RawClient.open(lb.ports[0]!);
   t.teardown(() => c.close());
