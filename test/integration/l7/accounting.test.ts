@@ -10,11 +10,9 @@
  * tunnel bytes on the backend and the connection line.
  */
 import t from 'tap';
-import net from 'node:net';
-import { once } from 'node:events';
 import type http from 'node:http';
 import { withLb4 } from '../../helpers/lb4.js';
-import { httpBackend } from '../../helpers/backends.js';
+import { httpBackend, tcpBackend } from '../../helpers/backends.js';
 import { getJson } from '../../helpers/admin.js';
 import { request } from '../../helpers/clients.js';
 import { RawClient, l7Args } from './_util.js';
@@ -124,10 +122,7 @@ t.test('per request, per backend and per connection bytes are exactly the client
 
 t.test('an upgraded connection: the request counts its heads, the backend and the connection count everything', async (t) => {
   // a backend that answers 101 and then echoes raw bytes
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('error', () => {});
+  const server = await tcpBackend(t, (sock) => {
     let head = Buffer.alloc(0);
     let upgraded = false;
     sock.on('data', (d: Buffer) => {
@@ -144,14 +139,7 @@ t.test('an upgraded connection: the request counts its heads, the backend and th
     });
     sock.on('end', () => sock.end());
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  const lb = await withLb4(t, l7Args([`127.0.0.1:${port},name=ws`], ['--access-log', '--admin', '127.0.0.1:0']));
+  const lb = await withLb4(t, l7Args([`${server.address},name=ws`], ['--access-log', '--admin', '127.0.0.1:0']));
   const c = await RawClient.open(lb.ports[0]!);
   t.teardown(() => c.close());
   const m = meter(c);

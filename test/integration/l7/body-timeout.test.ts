@@ -11,7 +11,7 @@ import t from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { withLb4 } from '../../helpers/lb4.js';
-import { httpBackend } from '../../helpers/backends.js';
+import { httpBackend, tcpBackend } from '../../helpers/backends.js';
 import { RawClient, delayedBackend, l7Args, sleep } from './_util.js';
 
 /** A backend that reads request bytes and never answers; reports each connection's close. */
@@ -137,10 +137,7 @@ t.test('a backend that stops reading holds the client: not the client’s silenc
   // the backend does not read for 1.5 s (the client stays blocked by backpressure), then reads all
   const SIZE = 32 * 1024 * 1024;
   let received = -1; // body bytes, once the head is in
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('error', () => {});
+  const server = await tcpBackend(t, (sock) => {
     sock.pause();
     let head = '';
     setTimeout(() => {
@@ -156,14 +153,7 @@ t.test('a backend that stops reading holds the client: not the client’s silenc
       sock.resume();
     }, 1500);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  const lb = await withLb4(t, l7Args([`127.0.0.1:${port},name=slowreader`], ['--body-timeout', '400ms']));
+  const lb = await withLb4(t, l7Args([`${server.address},name=slowreader`], ['--body-timeout', '400ms']));
   const c = await RawClient.open(lb.ports[0]!);
   t.teardown(() => c.close());
   const head = `POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: ${SIZE}\r\n\r\n`;
