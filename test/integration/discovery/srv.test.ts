@@ -11,7 +11,7 @@ import t from 'tap';
 import { withLb4 } from '../../helpers/lb4.js';
 import { DNSMASQ, startDnsmasq } from '../../helpers/dnsmasq.js';
 import { backendOf, backends as namedBackends, stats, statsUntil, type Json } from '../../helpers/ops.js';
-import { namedBackend } from '../../helpers/backends.js';
+import { BACKEND_HOST, namedBackend } from '../../helpers/backends.js';
 import { reachMany, until } from '../../helpers/discovery.js';
 
 const skip = DNSMASQ === null ? 'dnsmasq is not installed (apt-get install dnsmasq-base)' : false;
@@ -23,12 +23,12 @@ function count(list: string[]): Record<string, number> {
   return out;
 }
 
-/** srv-host and host-record lines: [target, port, priority, weight] on 127.0.0.1. */
+/** srv-host and host-record lines: [target, port, priority, weight] on BACKEND_HOST (this test process's loopback address, where its backends listen). */
 function records(targets: Array<[string, number, number, number]>): string[] {
   const out: string[] = [];
   for (const [name, port, priority, weight] of targets) {
     out.push(`srv-host=_app._tcp.test,${name}.test,${port},${priority},${weight}`);
-    out.push(`host-record=${name}.test,127.0.0.1`);
+    out.push(`host-record=${name}.test,${BACKEND_HOST}`);
   }
   return out;
 }
@@ -51,10 +51,10 @@ t.test('srv: TARGET:PORT backends with SRV weights (clamped), changed in place',
   t.same(
     [row(`one.test:${one!.port}`), row(`two.test:${two!.port}`), row('zero.test:1'), row('big.test:2')].map((b: Json) => b && [b.address, b.weight, b.priority, b.source, b.state]),
     [
-      [`127.0.0.1:${one!.port}`, 3, 0, SRC, 'up'],
-      [`127.0.0.1:${two!.port}`, 1, 0, SRC, 'up'],
-      ['127.0.0.1:1', 1, 5, SRC, 'up'],
-      ['127.0.0.1:2', 1000, 5, SRC, 'up'],
+      [`${BACKEND_HOST}:${one!.port}`, 3, 0, SRC, 'up'],
+      [`${BACKEND_HOST}:${two!.port}`, 1, 0, SRC, 'up'],
+      [`${BACKEND_HOST}:1`, 1, 5, SRC, 'up'],
+      [`${BACKEND_HOST}:2`, 1000, 5, SRC, 'up'],
     ],
     'named TARGET:PORT, address of the target, weight clamped to 1..1000, priority shown',
   );
