@@ -235,3 +235,69 @@ export function httpExchange(path = '/', host = 'torture.test'): Exchange {
     if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
   };
 }
+
+/** What churn() counted. */
+export interface ChurnResult {
+  /** connections that connected, exchanged and closed cleanly */
+  ok: number;
+  /** connections that failed somewhere (refused, reset, timed out, exchange failed) */
+  failed: number;
+  /** the first few errors, for messages */
+  errors: string[];
+  /** wall time of the whole run */
+  ms: number;
+}
+
+/**
+ * `count` short connections, at most `parallel` at once: connect, run
+ * `exchange` (a byte echoed by default), end, and wait until the other side
+ * has closed too; each bounded by `timeoutMs` (default 30 s). Source
+ * addresses (`sources`) are used in turn.
+ */
+export async function churn(opts: { port: number; count: number; parallel?: number; sources?: readonly string[]; exchange?: Exchange; timeoutMs?: number }): Promise<ChurnResult> {
+  const exchange = opts.exchange ?? echoExchange('x');
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const r: ChurnResult = { ok: 0, failed: 0, errors: [], ms: 0 };
+  const one = (i: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const localAddress = opts.sources?.length ? opts.sources[i % opts.sources.length] : undefined;
+      const s = net.connect({ port: opts.port, host: '127.0.0.1', localAddress });
+      let failed: unknown;
+      let exchanged = false;
+      const timer = setTimeout(() => {
+        failed ??= new Error(`not closed after ${timeoutMs} ms`);
+        s.destroy();
+      }, timeoutMs);
+      s.on('error', (e) => (failed ??= e));
+      s.once('connect', () => {
+        exchange(s, i).then(
+          () => {
+            exchanged = true;
+            s.on('data', noop);
+            s.end();
+          },
+          (e: unknown) => {
+            failed ??= e;
+            s.destroy();
+          },
+        );
+      });
+      s.once('close', () => {
+        clearTimeout(timer);
+        if (failed === undefined && exchanged) r.ok++;
+        else {
+          r.failed++;
+          if (r.errors.length < 5) r.errors.push(`#${i}: ${(failed as Error)?.message ?? 'closed before the exchange'}`);
+        }
+        resolve();
+      });
+    });
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < opts.count) await one(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.parallel ?? 200, opts.count) }, worker));
+  r.ms = performance.now() - t0;
+  return r;
+}
