@@ -10,6 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import type { Test } from 'tap';
+import { getJson } from './admin.js';
+import type { Lb4Process } from './lb4.js';
 
 /** Entries of /proc/PID/fd: the process's open descriptors. */
 export function fdCount(pid: number): number {
@@ -64,6 +67,22 @@ export function isListening(port: number, host = '127.0.0.1'): Promise<boolean> 
       resolve(false);
     });
   });
+}
+
+/**
+ * lb4's backends are all up, with no failure counted and the circuit
+ * closed, and no "backend down" or "panic" line was logged: lb4's own
+ * trouble (out of descriptors) was not blamed on them.
+ */
+export async function backendsUntouched(t: Test, lb: Lb4Process): Promise<void> {
+  const st = (await getJson(lb.adminPort!, '/stats', { timeoutMs: 15_000 })).json;
+  for (const b of st.backends) {
+    t.equal(b.state, 'up', `${b.name} is up`);
+    t.equal(b.failures, 0, `${b.name}: no failure counted`);
+    t.equal(b.circuit, 'closed', `${b.name}: circuit closed`);
+  }
+  t.equal(lb.logsMatching((l) => l.msg === 'backend down').length, 0, 'no "backend down" line');
+  t.equal(lb.logsMatching((l) => l.msg === 'panic').length, 0, 'no "panic" line');
 }
 
 /** This process's descriptor limits (RLIMIT_NOFILE), from /proc/self/limits; 0 = unlimited or unknown. */
