@@ -129,7 +129,8 @@ export interface AdminWatch {
  * Ask `GET path` (default /stats) of the admin server at 127.0.0.1:`port`
  * again and again (a fresh connection each time, `everyMs` apart) until the
  * returned `stop()` is called: does lb4 answer while something else runs,
- * and how slowly? `stop()` waits for the request under way.
+ * and how slowly? `stop()` waits for the request under way; call it in the
+ * test's teardown too (a failed test must not leave it running).
  */
 export function watchAdmin(port: number, everyMs = 100, path = '/stats'): { stop(): Promise<AdminWatch> } {
   const w: AdminWatch = { answers: 0, failures: 0, maxMs: 0 };

@@ -99,6 +99,8 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
         if (held.delete(s) && !closing) counts.dropped++;
         settle('turnedAway');
       });
+      // TCP connected: a close from here on is lb4 turning it away (TLS: before or during the handshake)
+      s.once('connect', () => (connected = true));
       s.once(opts.tls ? 'secureConnect' : 'connect', () => {
         connected = true;
         if (!opts.exchange) return settle('held');

@@ -137,6 +137,7 @@ async function resetAndStall(t: Test, relay: Relay, kinds: readonly Kind[]): Pro
   const baseFds = fdCount(pid);
 
   const watch = watchAdmin(lb.adminPort!, 200);
+  t.teardown(() => watch.stop());
   const xs: Array<{ kind: Kind; x: Transfer }> = [];
   for (let i = 0; i < PER_KIND * kinds.length; i++) {
     const kind = kinds[i % kinds.length]!;
@@ -193,6 +194,7 @@ async function killed(t: Test, relay: Relay): Promise<void> {
 
   const n = 2 * PER_KIND;
   const watch = watchAdmin(lb.adminPort!, 200);
+  t.teardown(() => watch.stop());
   const xs = Array.from({ length: n }, (_, i) => startTransfer(lb.ports[0]!, SIZE, chunk(i), { prefix: Buffer.from('E'), holdAt: [FAULT_AT, SIZE - 1] }));
   t.teardown(() => xs.forEach((x) => x.socket.destroy()));
   await waitUntil(() => xs.every((x) => x.received >= FAULT_AT), 60_000, `every transfer 1 MiB in and echoed`);

@@ -50,6 +50,7 @@ t.test(
     const baseFds = fdCount(pid);
 
     const watch = watchAdmin(lb.adminPort!, 200);
+    t.teardown(() => watch.stop());
     const t0 = performance.now();
     const fleet = await openFleet({ port, count: STORM, parallel: 500, exchange: echoExchange('x'), timeoutMs: 60_000 });
     t.teardown(() => fleet.close());

@@ -47,6 +47,7 @@ t.test(
     const baseFds = fdCount(pid);
 
     const watch = watchAdmin(lb.adminPort!, 200);
+    t.teardown(() => watch.stop());
     const t0 = performance.now();
     await handshakeStorm(port, N, hello, 300_000, undefined, 500);
     const ms = performance.now() - t0;

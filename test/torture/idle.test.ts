@@ -65,6 +65,7 @@ async function idle(t: Test, variant: Variant): Promise<void> {
   const baseRss = await settledRss(pid, 'baseline RSS');
 
   const watch = watchAdmin(lb.adminPort!, 200);
+  t.teardown(() => watch.stop());
   const t0 = Date.now();
   const fleet = await openFleet({ port, count: N, parallel: variant === 'tls' ? 100 : 200, exchange, tls: tlsOpts, timeoutMs: 60_000 });
   t.teardown(() => fleet.close());

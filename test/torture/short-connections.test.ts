@@ -44,6 +44,7 @@ t.test(`${count(N)} short connections, ${PARALLEL} at a time: no descriptor or R
   const baseRss = await settledRss(pid, 'baseline RSS');
 
   const watch = watchAdmin(lb.adminPort!, 250);
+  t.teardown(() => watch.stop());
   const rounds: number[] = [];
   const r = { ok: 0, failed: 0, errors: [] as string[], ms: 0 };
   for (let i = 0; i < 4; i++) {

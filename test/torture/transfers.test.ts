@@ -49,6 +49,7 @@ async function transfers(t: Test, relay: 'native' | 'js'): Promise<void> {
   const sizes = Array.from({ length: N }, () => MiB + Math.floor(rnd() * (MAX_MIB - 1) * MiB));
   const total = sizes.reduce((a, b) => a + b, 0);
   const watch = watchAdmin(lb.adminPort!, 250);
+  t.teardown(() => watch.stop());
   let peakRss = rssBytes(pid);
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(pid))), 100);
   t.teardown(() => clearInterval(sampler));
