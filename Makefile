@@ -58,7 +58,7 @@ test: build typecheck lint-deps
 # runs it small): 10,000 idle connections (plain, TLS, L7), an EMFILE storm,
 # a half-open TLS storm, 100,000 short connections, 200 concurrent 1-8 MiB
 # transfers on both relay paths, backends reset/stalled/killed mid-transfer.
-# Bounded (about 10 min on 2 cores); figures → perf/out/TORTURE.md.
+# Bounded (about 5 min on 2 cores, 15 min per file at most); figures → perf/out/TORTURE.md.
 torture: build
 	@mkdir -p perf/out && : > perf/out/torture.jsonl
 	LB4_TORTURE_SCALE=full LB4_TORTURE_OUT=perf/out/torture.jsonl npx tap --jobs 1 --timeout 900 --disable-coverage test/torture
