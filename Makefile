@@ -6,7 +6,7 @@ RELAY := build/Release/lb4_relay.node
 RELAY_ASAN := build-asan/lb4_relay.node
 RELAY_SRC := native/relay-engine.c native/relay-engine.h native/relay-addon.c
 
-.PHONY: all build native native-asan test test-native-asan typecheck lint-deps demo certs perf bench bench-deps bench-pick bench-slow soak clean
+.PHONY: all build native native-asan test test-native-asan typecheck lint-deps demo certs perf bench bench-deps bench-pick bench-slow soak torture clean
 
 all: build
 
@@ -53,6 +53,16 @@ certs:
 # run bin/lb4, so the build comes first.
 test: build typecheck lint-deps
 	npx tap
+
+# The stress/fault suite at full size (test/torture/, loopback only; make test
+# runs it small): 10,000 idle connections (plain, TLS, L7), an EMFILE storm,
+# a half-open TLS storm, 100,000 short connections, 200 concurrent 1-8 MiB
+# transfers on both relay paths, backends reset/stalled/killed mid-transfer.
+# Bounded (about 5 min on 2 cores, 15 min per file at most); figures → perf/out/TORTURE.md.
+torture: build
+	@mkdir -p perf/out && : > perf/out/torture.jsonl
+	LB4_TORTURE_SCALE=full LB4_TORTURE_OUT=perf/out/torture.jsonl npx tap --jobs 1 --timeout 900 --disable-coverage test/torture
+	node perf/torture.mjs
 
 # Run lb4 for real on a built-in demo: three HTTP backends, TLS on :4443, admin on 127.0.0.1:9090.
 demo: build certs

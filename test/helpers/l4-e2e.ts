@@ -22,40 +22,118 @@ export interface EchoResult {
   receivedSha256: string;
 }
 
+/** How a transfer ended, as its client saw it. */
+export interface TransferEnd extends EchoResult {
+  /**
+   * `end`: the other side's FIN; `reset`: a TCP reset (ECONNRESET, or EPIPE
+   * on a write after one); `error`: another error (the code in `code`);
+   * `closed`: closed by this side (destroy) with neither
+   */
+  how: 'end' | 'reset' | 'error' | 'closed';
+  code?: string;
+  sent: number;
+  /** from connect to close */
+  ms: number;
+}
+
+/** One transfer under way (see startTransfer). */
+export interface Transfer {
+  readonly socket: net.Socket;
+  /** bytes written so far */
+  readonly sent: number;
+  /** bytes read so far */
+  readonly received: number;
+  /** resolves once the socket is closed, however it ended */
+  readonly done: Promise<TransferEnd>;
+  /** let a transfer held at its `holdAt` go on (or the next hold not reached yet) */
+  release(): void;
+}
+
 /**
- * Send `total` random bytes to an echo backend through lb4 at `port` and
- * read them back, with backpressure (wait for 'drain' whenever write() says
- * so); `chunk(sent)` sizes each write (uneven sizes keep reads and writes
- * from lining up). Ends the write half after the last byte and resolves
- * once the backend's end came through, within `timeoutMs`.
+ * A client that sends `total` random bytes (after `prefix`, which counts in
+ * `total`) to lb4 at `port`, with backpressure (waits for 'drain' whenever
+ * write() says so), and reads what comes back (an echo backend behind),
+ * hashing both; `chunk(sent)` sizes each write (uneven sizes keep reads and
+ * writes from lining up). With `holdAt` it stops writing after that many
+ * bytes until release() (a list: the next hold each time). It ends its write half after the last byte and
+ * never rejects: `done` says how the connection ended.
  */
-export async function echoThrough(t: Host, port: number, total: number, chunk: (sent: number) => number, timeoutMs = 60_000): Promise<EchoResult> {
+export function startTransfer(port: number, total: number, chunk: (sent: number) => number, opts: { prefix?: Buffer; holdAt?: number | readonly number[] } = {}): Transfer {
+  const t0 = performance.now();
   const sock = net.connect({ port, host: '127.0.0.1' });
-  t.teardown(() => sock.destroy());
-  await new Promise<void>((resolve, reject) => {
-    sock.once('connect', resolve);
-    sock.once('error', reject);
-  });
   const inHash = createHash('sha256');
-  let received = 0;
-  const done = new Promise<void>((resolve, reject) => {
-    sock.on('data', (d: Buffer) => {
-      received += d.length;
-      inHash.update(d);
-    });
-    sock.once('end', resolve);
-    sock.once('error', reject);
-  });
   const outHash = createHash('sha256');
-  for (let sent = 0; sent < total; ) {
-    const b = randomBytes(Math.min(total - sent, chunk(sent)));
+  let sent = 0;
+  let received = 0;
+  let ended = false;
+  let err: NodeJS.ErrnoException | undefined;
+  // hold k waits until release() was called more than k times
+  const holds = opts.holdAt === undefined ? [] : typeof opts.holdAt === 'number' ? [opts.holdAt] : [...opts.holdAt];
+  let granted = 0;
+  let wake: () => void = () => {};
+  sock.on('data', (d: Buffer) => {
+    received += d.length;
+    inHash.update(d);
+  });
+  sock.once('end', () => (ended = true));
+  sock.on('error', (e: NodeJS.ErrnoException) => (err ??= e));
+  const closed = new Promise<void>((r) => sock.once('close', () => r()));
+  // resolves on 'drain', or at once when the socket closes meanwhile
+  const drained = (): Promise<void> => Promise.race([new Promise<void>((r) => sock.once('drain', () => r())), closed]);
+  const write = (b: Buffer): boolean => {
     outHash.update(b);
     sent += b.length;
-    if (!sock.write(b)) await new Promise<void>((r) => sock.once('drain', () => r()));
-  }
-  sock.end();
-  await within(done, timeoutMs, `echo of ${total} bytes (have ${received})`);
-  return { received, sentSha256: outHash.digest('hex'), receivedSha256: inHash.digest('hex') };
+    return sock.write(b);
+  };
+  const writer = async (): Promise<void> => {
+    await Promise.race([new Promise<void>((r) => sock.once('connect', () => r())), closed]);
+    if (opts.prefix && !sock.destroyed && !write(opts.prefix)) await drained();
+    for (let hold = 0; sent < total && !sock.destroyed; ) {
+      if (hold < holds.length && sent >= holds[hold]!) {
+        if (granted <= hold) await Promise.race([new Promise<void>((r) => (wake = r)), closed]);
+        hold++;
+        continue;
+      }
+      const upTo = hold < holds.length ? Math.min(holds[hold]!, total) : total;
+      if (!write(randomBytes(Math.min(upTo - sent, chunk(sent))))) await drained();
+    }
+    if (!sock.destroyed) sock.end();
+  };
+  void writer();
+  const done = closed.then((): TransferEnd => {
+    const code = err?.code;
+    const how = err ? (code === 'ECONNRESET' || code === 'EPIPE' ? 'reset' : 'error') : ended ? 'end' : 'closed';
+    return { how, code, sent, received, sentSha256: outHash.digest('hex'), receivedSha256: inHash.digest('hex'), ms: performance.now() - t0 };
+  });
+  return {
+    socket: sock,
+    get sent() {
+      return sent;
+    },
+    get received() {
+      return received;
+    },
+    done,
+    release: () => {
+      granted++;
+      wake();
+    },
+  };
+}
+
+/**
+ * Send `total` random bytes to an echo backend through lb4 at `port` and
+ * read them back (startTransfer); rejects unless the backend's end came
+ * through, within `timeoutMs`.
+ */
+export async function echoThrough(t: Host, port: number, total: number, chunk: (sent: number) => number, timeoutMs = 60_000): Promise<EchoResult> {
+  const x = startTransfer(port, total, chunk);
+  t.teardown(() => x.socket.destroy());
+  const r = await within(x.done, timeoutMs, `echo of ${total} bytes`).catch((e: Error) => {
+    throw new Error(`${e.message} (have ${x.received})`);
+  });
+  if (r.how !== 'end') throw new Error(`echo of ${total} bytes: ${r.code ?? r.how} after ${r.received} bytes back`);
+  return { received: r.received, sentSha256: r.sentSha256, receivedSha256: r.receivedSha256 };
 }
 
 /** connect() whose socket is destroyed in the test's teardown. */

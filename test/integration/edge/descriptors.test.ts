@@ -19,7 +19,7 @@ import { echoBackend, httpBackend, type EchoBackend } from '../../helpers/backen
 import { connect, request } from '../../helpers/clients.js';
 import { getJson } from '../../helpers/admin.js';
 import { withLb4, type Lb4Process } from '../../helpers/lb4.js';
-import { cpuMs, waitUntil } from '../../helpers/edge.js';
+import { backendsUntouched, cpuMs, waitUntil } from '../../helpers/edge.js';
 
 const HOG = fileURLToPath(new URL('../../fixtures/fd-hog.cjs', import.meta.url));
 const LIMIT = 256;
@@ -43,18 +43,6 @@ async function served(port: number, line: string): Promise<boolean> {
   } finally {
     c.destroy();
   }
-}
-
-/** lb4's backends are all up, with no failure counted, and no state change or panic was logged. */
-async function backendsUntouched(t: Test, lb: Lb4Process): Promise<void> {
-  const st = (await getJson(lb.adminPort!, '/stats', { timeoutMs: 15_000 })).json;
-  for (const b of st.backends) {
-    t.equal(b.state, 'up', `${b.name} is up`);
-    t.equal(b.failures, 0, `${b.name}: no failure counted`);
-    t.equal(b.circuit, 'closed', `${b.name}: circuit closed`);
-  }
-  t.equal(lb.logsMatching((l) => l.msg === 'backend down').length, 0, 'no "backend down" line');
-  t.equal(lb.logsMatching((l) => l.msg === 'panic').length, 0, 'no "panic" line');
 }
 
 t.test(`a storm of 500 clients under a limit of ${LIMIT} descriptors`, async (t) => {

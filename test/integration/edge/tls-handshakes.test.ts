@@ -15,56 +15,7 @@ import { tlsConnect } from '../../helpers/clients.js';
 import { withLb4, type Lb4Process } from '../../helpers/lb4.js';
 import { getJson } from '../../helpers/admin.js';
 import { captureClientHello } from '../../helpers/tls-proxy.js';
-import { fdCount, socketsInState, waitUntil } from '../../helpers/edge.js';
-
-type Leave = 'silent' | 'half' | 'full' | 'reset';
-const KINDS: readonly Leave[] = ['silent', 'half', 'full', 'reset'];
-
-/**
- * One client that leaves during its handshake. Resolves once the connection
- * is closed on both sides: for a FIN, only when lb4 has closed its end too.
- */
-function leaver(port: number, kind: Leave, hello: Buffer, prefix?: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    s.on('error', () => {});
-    s.on('close', () => resolve());
-    s.resume(); // read what lb4 answers (a ServerHello...), so that its FIN is seen
-    s.once('connect', () => {
-      if (prefix) s.write(prefix);
-      if (kind === 'reset') {
-        s.write(hello.subarray(0, 40));
-        setImmediate(() => s.resetAndDestroy());
-        return;
-      }
-      if (kind === 'half') s.write(hello.subarray(0, hello.length >> 1));
-      else if (kind === 'full') s.write(hello);
-      s.end();
-    });
-  });
-}
-
-/** Run `n` leavers, at most `parallel` at once; rejects when they are not all closed within `timeoutMs`. */
-async function storm(port: number, n: number, hello: Buffer, timeoutMs: number, prefix?: Buffer, parallel = 200): Promise<void> {
-  let next = 0;
-  let closed = 0;
-  const worker = async (): Promise<void> => {
-    while (next < n) {
-      const i = next++;
-      await leaver(port, KINDS[i % KINDS.length]!, hello, prefix);
-      closed++;
-    }
-  };
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`only ${closed} of ${n} clients were closed by lb4 within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([Promise.all(Array.from({ length: parallel }, worker)), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { fdCount, handshakeStorm as storm, socketsInState, waitUntil } from '../../helpers/edge.js';
 
 async function listenerStats(lb: Lb4Process): Promise<{ handshakes: number; active: number; tls_failures: number }> {
   const r = await getJson(lb.adminPort!, '/stats');
