@@ -16,6 +16,8 @@
  *   resetAndDestroy(), on the TCP socket under TLS), never a clean FIN that
  *   would pass a broken stream off as complete; nothing throws. A clean
  *   close, the idle timeout and the drain close with a FIN as before.
+ * - An 'end' is confirmed before it is passed on (confirmEnd()): libuv takes
+ *   a reset that arrives behind unread bytes for an end of stream.
  *
  * Handlers are bound once per tunnel (no closures per chunk); the per-chunk
  * work is one write and two additions.
@@ -88,6 +90,8 @@ export class Tunnel implements Exchange {
     this.onUpstreamDrain = this.onUpstreamDrain.bind(this);
     this.onClientEnd = this.onClientEnd.bind(this);
     this.onUpstreamEnd = this.onUpstreamEnd.bind(this);
+    this.passClientEnd = this.passClientEnd.bind(this);
+    this.passUpstreamEnd = this.passUpstreamEnd.bind(this);
     this.onClientError = this.onClientError.bind(this);
     this.onUpstreamError = this.onUpstreamError.bind(this);
     this.onClientClose = this.onClientClose.bind(this);
@@ -174,11 +178,22 @@ export class Tunnel implements Exchange {
   }
 
   private onClientEnd(): void {
+    confirmEnd(this.client, this.passClientEnd);
+  }
+
+  private passClientEnd(err?: Error | null): void {
+    // a reset after all: the 'error' handler passed it on
+    if (err || this.client.destroyed) return;
     if (this.reason === null) this.reason = 'client-close';
     if (!this.upstream.destroyed) this.upstream.end();
   }
 
   private onUpstreamEnd(): void {
+    confirmEnd(this.upstream, this.passUpstreamEnd);
+  }
+
+  private passUpstreamEnd(err?: Error | null): void {
+    if (err || this.upstream.destroyed) return;
     if (this.reason === null) this.reason = 'backend-close';
     if (!this.client.destroyed) this.client.end();
   }
@@ -236,6 +251,26 @@ export class Tunnel implements Exchange {
     this.done = true;
     this.owner.onTunnelEnd(this, this.reason ?? 'client-close');
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Call `then` once the 'end' just read from `s` is known to be a FIN, not a
+ * reset. libuv reads a socket until a read returns less than asked; when
+ * the hang-up came with that read, it reports the end of the stream without
+ * reading again, so a reset that arrived behind unread bytes surfaces as an
+ * 'end' and its error stays in the kernel socket. An empty write brings it
+ * out: it fails (ECONNRESET, then the socket's 'error') after a reset and
+ * succeeds after a FIN. With writes queued, the hang-up has run them already
+ * and their error is known by the next turn. Under TLS, or once our side
+ * has ended, nothing can be written: the end stands.
+ */
+function confirmEnd(s: Socket, then: (err?: Error | null) => void): void {
+  if (s.destroyed) return;
+  if (s.writableEnded || (s as Socket & { encrypted?: boolean }).encrypted) then(null);
+  else if (s.writableLength === 0) s.write(EMPTY, then);
+  else setImmediate(then);
 }
 
 interface ResettableHandle {
