@@ -266,7 +266,7 @@ const EMPTY = Buffer.alloc(0);
  * and their error is known by the next turn. Under TLS, or once our side
  * has ended, nothing can be written: the end stands.
  */
-function confirmEnd(s: Socket, then: (err?: Error | null) => void): void {
+export function confirmEnd(s: Socket, then: (err?: Error | null) => void): void {
   if (s.destroyed) return;
   if (s.writableEnded || (s as Socket & { encrypted?: boolean }).encrypted) then(null);
   else if (s.writableLength === 0) s.write(EMPTY, then);

@@ -16,6 +16,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Backend } from '../core/backend.js';
+import { confirmEnd } from '../l4/tunnel.js';
 
 /** What an L7 session receives from the connection it holds. */
 export interface UpstreamOwner {
@@ -45,6 +46,7 @@ export class UpstreamConn {
     this.pool = pool;
     this.onData = this.onData.bind(this);
     this.onEnd = this.onEnd.bind(this);
+    this.afterEnd = this.afterEnd.bind(this);
     this.onError = this.onError.bind(this);
     this.onClose = this.onClose.bind(this);
     this.onDrain = this.onDrain.bind(this);
@@ -69,8 +71,14 @@ export class UpstreamConn {
     else this.socket.destroy(); // an idle backend must not talk
   }
   private onEnd(): void {
-    if (this.owner !== null) this.owner.onUpstreamEnd();
+    // a reset read as an end would pass a cut close-delimited body off as whole: confirm it first
+    if (this.owner !== null) confirmEnd(this.socket, this.afterEnd);
     else this.socket.destroy();
+  }
+  private afterEnd(err?: Error | null): void {
+    // after a reset, the socket's 'error' told the owner
+    if (err || this.socket.destroyed) return;
+    if (this.owner !== null) this.owner.onUpstreamEnd();
   }
   private onError(err: Error): void {
     if (this.owner !== null) this.owner.onUpstreamError(err);

@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import type { Backend } from '../../core/backend.js';
 import type { EndReason } from '../../core/ends.js';
+import { resetSocket } from '../../l4/tunnel.js';
 import { ExecResult } from '../parser.js';
 import { answerError } from '../answer.js';
 import { S_PROXY, S_WAIT, type HttpState } from '../state.js';
@@ -51,6 +52,10 @@ export function upstreamLost(x: HttpState, reason: EndReason): void {
     answerError(x, 502, reason);
     return;
   }
+  // The response is cut (a complete one ends in responseDone()): the client
+  // learns it by a reset, as in an L4 tunnel; a FIN would pass a
+  // close-delimited body off as whole.
+  resetSocket(x.client);
   x.finish(reason);
 }
 

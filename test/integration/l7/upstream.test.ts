@@ -121,3 +121,42 @@ t.test('bodiless responses (HEAD, 204, 304), 100 Continue, close-delimited', asy
   t.equal(r.get('connection'), 'close');
   t.equal(r.body.toString(), 'until close');
 });
+
+t.test('a close-delimited body cut by a backend reset reaches the client as a reset, never as a whole response', async (t) => {
+  // head and 100 KB of body, then a reset: lb4 resets the client (a FIN
+  // would end the close-delimited body as if it were whole), and it checks
+  // an end before taking it for one (libuv reports a reset behind unread
+  // bytes as an end of stream: confirmEnd() in src/l4/tunnel.ts)
+  const body = Buffer.alloc(100_000, 0x61);
+  const cutter = await rawBackend((sock, all) => {
+    if (!all.includes('\r\n\r\n') || sock.writableEnded) return;
+    sock.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n');
+    sock.write(body);
+    sock.resetAndDestroy();
+  });
+  t.teardown(() => cutter.close());
+  const lb = await withLb4(t, l7Args([`${cutter.address},name=cut`], ['--access-log']));
+  const N = 20;
+  const outcomes = await Promise.all(
+    Array.from(
+      { length: N },
+      () =>
+        new Promise<string>((resolve) => {
+          const s = net.connect({ port: lb.ports[0]!, host: '127.0.0.1', allowHalfOpen: true });
+          let how = '';
+          s.on('data', () => {});
+          s.on('error', (e: NodeJS.ErrnoException) => (how ||= e.code ?? 'error'));
+          // the same check on this side: a reset behind unread bytes also reads as an end here
+          s.on('end', () => s.write(Buffer.alloc(0), (e) => (e ? (how ||= 'reset') : ((how ||= 'end'), s.end()))));
+          s.on('close', () => resolve(how || 'closed'));
+          s.write('GET /cut HTTP/1.1\r\nHost: x\r\n\r\n');
+        }),
+    ),
+  );
+  const clean = outcomes.filter((o) => o === 'end').length;
+  t.equal(clean, 0, `no client saw a clean end (${outcomes.join(', ')})`);
+  let logged = 0;
+  await lb.waitForLog((l) => l.msg === 'connection' && ++logged >= N, 30_000);
+  const ends = lb.logsMatching((l) => l.msg === 'connection').map((l) => l.end);
+  t.equal(ends.filter((e) => e === 'backend-error').length, N, `every exchange logged end: backend-error (${ends.join(', ')})`);
+});
